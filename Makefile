@@ -1,0 +1,41 @@
+# pg_lifecycle: PGXS build.  The version lives only in pg_lifecycle.control.
+
+EXTENSION    = pg_lifecycle
+EXTVERSION   = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
+
+# One C file and one SQL file per feature.  The install script is the
+# feature SQL files concatenated in this order (later features may use
+# objects of earlier ones).
+FEATURES     = pg_lifecycle actor updated_at
+
+MODULE_big   = pg_lifecycle
+OBJS         = $(patsubst %,src/%.o,$(FEATURES))
+PG_CFLAGS    = -Wall -Werror
+
+DATA_built   = $(EXTENSION)--$(EXTVERSION).sql
+EXTRA_CLEAN  = $(EXTENSION)--$(EXTVERSION).sql
+
+REGRESS      = pg_lifecycle actor updated_at
+REGRESS_OPTS = --inputdir=. --outputdir=.
+ISOLATION    = updated_at_concurrent
+ISOLATION_OPTS = --inputdir=test
+
+PG_CONFIG   ?= pg_config
+PGXS        := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(EXTENSION)--$(EXTVERSION).sql: $(patsubst %,src/%.sql,$(FEATURES)) $(EXTENSION).control
+	cat $(patsubst %,src/%.sql,$(FEATURES)) > $@
+
+.PHONY: demo demo-stop bench test
+demo:
+	bash test/demo.sh
+
+demo-stop:
+	bash test/demo.sh stop
+
+bench:
+	bash bench/run.sh
+
+test:
+	bash .ci/run

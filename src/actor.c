@@ -1,0 +1,251 @@
+/*-------------------------------------------------------------------------
+ *
+ * actor.c
+ *	  Who is acting: the user id ("sub") and role of the request's JWT, read
+ *	  from the settings PostgREST/Supabase fill in for every request, the
+ *	  same way auth.uid() and auth.role() read them.
+ *
+ *	  Unlike auth.uid(), a missing, empty, malformed or non-uuid claim gives
+ *	  NULL and never an error: a bad claim must not break the writes that
+ *	  stamp it.  The claims JSON is parsed with the non-throwing JSON lexer
+ *	  (no SPI, no jsonb) and the result is kept until the setting changes, so
+ *	  a trigger firing for every row parses it once.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/jsonapi.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "pg_lifecycle.h"
+
+#define ACTOR_CLAIMS_GUC	"request.jwt.claims"
+#define ACTOR_SUB_GUC		"request.jwt.claim.sub"
+#define ACTOR_ROLE_GUC		"request.jwt.claim.role"
+
+/* What we took from the last claims string seen, kept in TopMemoryContext. */
+typedef struct ActorClaims
+{
+	char	   *source;			/* the request.jwt.claims text parsed */
+	char	   *sub;			/* top-level "sub" string, or NULL */
+	char	   *role;			/* top-level "role" string, or NULL */
+} ActorClaims;
+
+static ActorClaims actor_cache;
+
+/* State of the JSON walk: which top-level field's value we are in. */
+typedef struct ActorParse
+{
+	int			depth;
+	char	  **target;			/* where the current field's string goes */
+	char	   *sub;
+	char	   *role;
+} ActorParse;
+
+static void
+actor_nest_in(void *state)
+{
+	((ActorParse *) state)->depth++;
+}
+
+static void
+actor_nest_out(void *state)
+{
+	((ActorParse *) state)->depth--;
+}
+
+static void
+actor_field_start(void *state, char *fname, bool isnull)
+{
+	ActorParse *p = (ActorParse *) state;
+
+	p->target = NULL;
+	if (p->depth != 1)
+		return;
+	if (strcmp(fname, "sub") == 0)
+		p->target = &p->sub;
+	else if (strcmp(fname, "role") == 0)
+		p->target = &p->role;
+	/* like jsonb, a later duplicate key wins; a null value clears */
+	if (p->target)
+		*p->target = NULL;
+}
+
+static void
+actor_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	ActorParse *p = (ActorParse *) state;
+
+	/* only the direct value of a top-level field, as ->> would see it */
+	if (p->target == NULL || p->depth != 1)
+		return;
+	if (tokentype == JSON_TOKEN_STRING || tokentype == JSON_TOKEN_NUMBER)
+		*p->target = token;
+	p->target = NULL;
+}
+
+static void
+actor_element_start(void *state, bool isnull)
+{
+	/* an array or object value of a wanted field is not a string */
+	ActorParse *p = (ActorParse *) state;
+
+	if (p->depth > 1)
+		p->target = NULL;
+}
+
+static char *
+actor_copy(const char *s)
+{
+	return (s && *s) ? MemoryContextStrdup(TopMemoryContext, s) : NULL;
+}
+
+/* Parse the claims text; on malformed JSON both claims are absent. */
+static void
+actor_parse_claims(const char *claims)
+{
+	MemoryContext parsecxt,
+				oldcxt;
+	ActorParse	state = {0};
+	JsonSemAction sem = {0};
+	JsonLexContext *lex;
+
+	if (actor_cache.source)
+		pfree(actor_cache.source);
+	if (actor_cache.sub)
+		pfree(actor_cache.sub);
+	if (actor_cache.role)
+		pfree(actor_cache.role);
+	actor_cache.source = actor_cache.sub = actor_cache.role = NULL;
+
+	parsecxt = AllocSetContextCreate(CurrentMemoryContext, "pg_lifecycle claims",
+									 ALLOCSET_SMALL_SIZES);
+	oldcxt = MemoryContextSwitchTo(parsecxt);
+
+	sem.semstate = &state;
+	sem.object_start = actor_nest_in;
+	sem.object_end = actor_nest_out;
+	sem.array_start = actor_nest_in;
+	sem.array_end = actor_nest_out;
+	sem.object_field_start = actor_field_start;
+	sem.array_element_start = actor_element_start;
+	sem.scalar = actor_scalar;
+
+	lex = makeJsonLexContextCstringLen(pstrdup(claims), strlen(claims),
+									   GetDatabaseEncoding(), true);
+	if (pg_parse_json(lex, &sem) == JSON_SUCCESS)
+	{
+		actor_cache.sub = actor_copy(state.sub);
+		actor_cache.role = actor_copy(state.role);
+	}
+	actor_cache.source = MemoryContextStrdup(TopMemoryContext, claims);
+
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(parsecxt);
+}
+
+/* The claims' sub and role, reparsed only when request.jwt.claims changed. */
+static ActorClaims *
+actor_claims(void)
+{
+	const char *claims = GetConfigOption(ACTOR_CLAIMS_GUC, true, false);
+
+	if (claims == NULL || *claims == '\0')
+		claims = "";
+	if (actor_cache.source == NULL || strcmp(actor_cache.source, claims) != 0)
+		actor_parse_claims(claims);
+	return &actor_cache;
+}
+
+/* A single-claim setting wins over the claims object when it is non-empty. */
+static const char *
+actor_claim(const char *guc, bool want_sub)
+{
+	const char *value = GetConfigOption(guc, true, false);
+	ActorClaims *claims;
+
+	if (value != NULL && *value != '\0')
+		return value;
+	claims = actor_claims();
+	return want_sub ? claims->sub : claims->role;
+}
+
+static int
+actor_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Accept what uuid_in accepts (32 hex digits, optionally in braces, with a
+ * hyphen allowed after any group of four digits) but report failure instead
+ * of raising an error.
+ */
+static bool
+actor_parse_uuid(const char *s, pg_uuid_t *uuid)
+{
+	const char *p = s;
+	bool		braces = (*p == '{');
+	int			i;
+
+	if (braces)
+		p++;
+	for (i = 0; i < UUID_LEN; i++)
+	{
+		int			hi = actor_hexval(p[0]);
+		int			lo = hi < 0 ? -1 : actor_hexval(p[1]);
+
+		if (lo < 0)
+			return false;
+		uuid->data[i] = (unsigned char) (hi * 16 + lo);
+		p += 2;
+		if (*p == '-' && i % 2 == 1 && i < UUID_LEN - 1)
+			p++;
+	}
+	if (braces && *p++ != '}')
+		return false;
+	return *p == '\0';
+}
+
+/* The acting user's uuid; false when the request carries none usable. */
+bool
+lifecycle_current_actor(pg_uuid_t *actor)
+{
+	const char *sub = actor_claim(ACTOR_SUB_GUC, true);
+
+	return sub != NULL && actor_parse_uuid(sub, actor);
+}
+
+PG_FUNCTION_INFO_V1(current_actor);
+Datum
+current_actor(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *actor = palloc(sizeof(pg_uuid_t));
+
+	if (!lifecycle_current_actor(actor))
+		PG_RETURN_NULL();
+	PG_RETURN_UUID_P(actor);
+}
+
+PG_FUNCTION_INFO_V1(current_actor_role);
+Datum
+current_actor_role(PG_FUNCTION_ARGS)
+{
+	const char *role = actor_claim(ACTOR_ROLE_GUC, false);
+
+	if (role == NULL)
+		role = GetUserNameFromId(GetUserId(), false);
+	PG_RETURN_TEXT_P(cstring_to_text(role));
+}

@@ -1,0 +1,129 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_lifecycle.c
+ *	  Module entry point and the helpers every feature shares: checking
+ *	  that a relation is a table the caller owns, and running a statement
+ *	  as the extension's owner once the caller's authority has been checked.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "pg_lifecycle.h"
+
+PG_MODULE_MAGIC;
+
+/*
+ * Refuse anything but an ordinary or partitioned table: views, sequences,
+ * foreign tables and indexes cannot carry the row triggers we install.
+ */
+void
+lifecycle_check_table(Relation rel, const char *funcname)
+{
+	char		relkind = RelationGetForm(rel)->relkind;
+
+	if (relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE)
+		return;
+
+	ereport(ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 errmsg("\"%s\" is not a table", RelationGetRelationName(rel)),
+			 errdetail("%s works only on ordinary and partitioned tables.",
+					   funcname),
+			 errhint("Call it on the table the view or object is built on.")));
+}
+
+/* The caller (not a SECURITY DEFINER owner) must own the table. */
+void
+lifecycle_check_owner(Relation rel)
+{
+	if (!pg_class_ownercheck(RelationGetRelid(rel), GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER,
+					   get_relkind_objtype(RelationGetForm(rel)->relkind),
+					   RelationGetRelationName(rel));
+}
+
+char *
+lifecycle_qualified_name(Relation rel)
+{
+	return quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+									  RelationGetRelationName(rel));
+}
+
+/* The role that owns the installed extension (and so its tables). */
+static Oid
+lifecycle_extension_owner(void)
+{
+	Oid			extoid = get_extension_oid("pg_lifecycle", false);
+	Relation	extrel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			owner;
+
+	extrel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(extrel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "could not find extension pg_lifecycle (oid %u)", extoid);
+	owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+	systable_endscan(scan);
+	table_close(extrel, AccessShareLock);
+	return owner;
+}
+
+/*
+ * Switch to the extension's owner to write extension-owned tables after the
+ * caller's authority has been checked.  An error aborts the (sub)transaction,
+ * which restores the user id by itself.
+ */
+void
+lifecycle_become_owner(LifecycleUserSave *save)
+{
+	Oid			owner = lifecycle_extension_owner();
+
+	GetUserIdAndSecContext(&save->userid, &save->sec_context);
+	SetUserIdAndSecContext(owner,
+						   save->sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+void
+lifecycle_restore_user(LifecycleUserSave *save)
+{
+	SetUserIdAndSecContext(save->userid, save->sec_context);
+}
+
+/* Run one statement through SPI (connected by the caller). */
+void
+lifecycle_spi_exec(const char *sql, int expected, int nargs,
+				   Oid *argtypes, Datum *values, const char *nulls)
+{
+	int			rc;
+
+	if (nargs > 0)
+		rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
+	else
+		rc = SPI_execute(sql, false, 0);
+	if (rc != expected)
+		elog(ERROR, "SPI_execute failed (%s) for: %s",
+			 SPI_result_code_string(rc), sql);
+}

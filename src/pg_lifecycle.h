@@ -1,0 +1,38 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_lifecycle.h
+ *	  Declarations shared by the pg_lifecycle feature files.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_LIFECYCLE_H
+#define PG_LIFECYCLE_H
+
+#include "postgres.h"
+
+#include "utils/relcache.h"
+#include "utils/uuid.h"
+
+/* The schema every pg_lifecycle object lives in (control file: schema). */
+#define LIFECYCLE_SCHEMA	"lifecycle"
+
+/* pg_lifecycle.c: table checks and running as the extension's owner */
+extern void lifecycle_check_table(Relation rel, const char *funcname);
+extern void lifecycle_check_owner(Relation rel);
+extern char *lifecycle_qualified_name(Relation rel);
+
+typedef struct LifecycleUserSave
+{
+	Oid			userid;
+	int			sec_context;
+} LifecycleUserSave;
+
+extern void lifecycle_become_owner(LifecycleUserSave *save);
+extern void lifecycle_restore_user(LifecycleUserSave *save);
+extern void lifecycle_spi_exec(const char *sql, int expected, int nargs,
+							   Oid *argtypes, Datum *values, const char *nulls);
+
+/* actor.c: who is acting, from the request's JWT claims */
+extern bool lifecycle_current_actor(pg_uuid_t *actor);
+
+#endif							/* PG_LIFECYCLE_H */

@@ -1,0 +1,464 @@
+/*-------------------------------------------------------------------------
+ *
+ * updated_at.c
+ *	  set_updated_at(): a BEFORE INSERT/UPDATE row trigger that stamps a
+ *	  timestamp column with now() and, optionally, an actor column with
+ *	  current_actor(); and enable_updated_at()/disable_updated_at(), which
+ *	  install it and record the table in lifecycle.updated_at_tables.
+ *
+ *	  An UPDATE that changes nothing but the stamped columns keeps their old
+ *	  values (Rails semantics) unless the trigger has the argument 'always'.
+ *	  Column lookups are cached per trigger and dropped on relcache
+ *	  invalidation, so a bulk UPDATE resolves its arguments once.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "pg_lifecycle.h"
+
+#define UA_DEFAULT_COLUMN	"updated_at"
+#define UA_TRIGGER_NAME		"lifecycle_updated_at"
+
+/* What one trigger's arguments resolve to on its table; keyed by trigger. */
+typedef struct UaTriggerInfo
+{
+	Oid			tgoid;			/* hash key */
+	Oid			relid;
+	bool		valid;
+	bool		always;
+	AttrNumber	ts_attnum;
+	Oid			ts_type;		/* TIMESTAMPTZOID or TIMESTAMPOID */
+	AttrNumber	actor_attnum;	/* InvalidAttrNumber when none */
+} UaTriggerInfo;
+
+static HTAB *ua_cache = NULL;
+
+static void
+ua_invalidate(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	UaTriggerInfo *info;
+
+	hash_seq_init(&status, ua_cache);
+	while ((info = hash_seq_search(&status)) != NULL)
+		if (relid == InvalidOid || info->relid == relid)
+			info->valid = false;
+}
+
+static void
+ua_cache_init(void)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(UaTriggerInfo);
+	ctl.hcxt = TopMemoryContext;
+	ua_cache = hash_create("pg_lifecycle updated_at triggers", 64, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	CacheRegisterRelcacheCallback(ua_invalidate, (Datum) 0);
+}
+
+/*
+ * Find a column by name and check its type; shared by the trigger and by
+ * enable_updated_at() so that both give the same errors.
+ */
+static AttrNumber
+ua_resolve_column(Relation rel, const char *colname, bool is_actor, Oid *typid)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+		Oid			base;
+
+		if (att->attisdropped || strcmp(NameStr(att->attname), colname) != 0)
+			continue;
+		base = getBaseType(att->atttypid);
+		if (att->attgenerated)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_DEFINITION),
+					 errmsg("column \"%s\" of table \"%s\" is a generated column",
+							colname, RelationGetRelationName(rel)),
+					 errhint("Stamp an ordinary column.")));
+		if (is_actor && base != UUIDOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("actor column \"%s\" of table \"%s\" has type %s, not uuid",
+							colname, RelationGetRelationName(rel),
+							format_type_be(att->atttypid)),
+					 errdetail("The actor column is stamped with lifecycle.current_actor(), which returns uuid."),
+					 errhint("Use a uuid column, e.g. ALTER TABLE %s ADD COLUMN updated_by uuid.",
+							 lifecycle_qualified_name(rel))));
+		if (!is_actor && base != TIMESTAMPTZOID && base != TIMESTAMPOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of table \"%s\" has type %s, not timestamptz or timestamp",
+							colname, RelationGetRelationName(rel),
+							format_type_be(att->atttypid)),
+					 errhint("Stamp a timestamptz (recommended) or timestamp column.")));
+		*typid = base;
+		return att->attnum;
+	}
+
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("column \"%s\" of table \"%s\" does not exist",
+					colname, RelationGetRelationName(rel)),
+			 is_actor ?
+			 errhint("Add it with ALTER TABLE %s ADD COLUMN %s uuid, or name another actor column.",
+					 lifecycle_qualified_name(rel), quote_identifier(colname)) :
+			 errhint("Add it with ALTER TABLE %s ADD COLUMN %s timestamptz NOT NULL DEFAULT now(), or name another column.",
+					 lifecycle_qualified_name(rel), quote_identifier(colname))));
+	return InvalidAttrNumber;	/* keep compiler quiet */
+}
+
+/*
+ * Trigger arguments: [timestamp_column [, actor_column]] and, anywhere, the
+ * word 'always'.  No argument means 'updated_at' and no actor.
+ */
+static void
+ua_parse_args(Relation rel, Trigger *trigger, UaTriggerInfo *info)
+{
+	const char *colnames[2] = {UA_DEFAULT_COLUMN, NULL};
+	int			ncols = 0;
+	int			i;
+	Oid			ignored;
+
+	info->always = false;
+	for (i = 0; i < trigger->tgnargs; i++)
+	{
+		const char *arg = trigger->tgargs[i];
+
+		if (pg_strcasecmp(arg, "always") == 0)
+			info->always = true;
+		else if (*arg == '\0' || ncols >= 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown argument \"%s\" for trigger \"%s\" on table \"%s\"",
+							arg, trigger->tgname, RelationGetRelationName(rel)),
+					 errdetail("set_updated_at takes a timestamp column, an actor column and the word 'always', in that order, all optional."),
+					 errhint("Recreate the trigger, e.g. EXECUTE FUNCTION lifecycle.set_updated_at('updated_at', 'updated_by').")));
+		else
+			colnames[ncols++] = arg;
+	}
+
+	info->ts_attnum = ua_resolve_column(rel, colnames[0], false, &info->ts_type);
+	info->actor_attnum = colnames[1] ?
+		ua_resolve_column(rel, colnames[1], true, &ignored) : InvalidAttrNumber;
+}
+
+static UaTriggerInfo *
+ua_get_info(TriggerData *trigdata)
+{
+	Trigger    *trigger = trigdata->tg_trigger;
+	UaTriggerInfo *info;
+	bool		found;
+
+	if (ua_cache == NULL)
+		ua_cache_init();
+	info = hash_search(ua_cache, &trigger->tgoid, HASH_ENTER, &found);
+	if (!found || !info->valid)
+	{
+		info->valid = false;
+		info->relid = RelationGetRelid(trigdata->tg_relation);
+		ua_parse_args(trigdata->tg_relation, trigger, info);
+		info->valid = true;
+	}
+	return info;
+}
+
+static void
+ua_misuse(FunctionCallInfo fcinfo, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+			 errmsg("%s: %s", get_func_name(fcinfo->flinfo->fn_oid), what),
+			 errhint("Use it as CREATE TRIGGER ... BEFORE INSERT OR UPDATE ON <table> FOR EACH ROW EXECUTE FUNCTION lifecycle.set_updated_at(), or call lifecycle.enable_updated_at('<table>').")));
+}
+
+static bool
+ua_column_differs(TriggerData *trigdata, AttrNumber attnum)
+{
+	TupleTableSlot *oldslot = trigdata->tg_trigslot;
+	TupleTableSlot *newslot = trigdata->tg_newslot;
+	Form_pg_attribute att = TupleDescAttr(oldslot->tts_tupleDescriptor, attnum - 1);
+	int			i = attnum - 1;
+
+	if (oldslot->tts_isnull[i] || newslot->tts_isnull[i])
+		return oldslot->tts_isnull[i] != newslot->tts_isnull[i];
+	return !datum_image_eq(oldslot->tts_values[i], newslot->tts_values[i],
+						   att->attbyval, att->attlen);
+}
+
+static bool
+ua_stamps_differ(TriggerData *trigdata, UaTriggerInfo *info)
+{
+	return ua_column_differs(trigdata, info->ts_attnum) ||
+		(info->actor_attnum != InvalidAttrNumber &&
+		 ua_column_differs(trigdata, info->actor_attnum));
+}
+
+/* True when some column other than the stamped ones differs. */
+static bool
+ua_row_changed(TriggerData *trigdata, UaTriggerInfo *info)
+{
+	TupleDesc	tupdesc = RelationGetDescr(trigdata->tg_relation);
+	int			i;
+
+	slot_getallattrs(trigdata->tg_trigslot);
+	slot_getallattrs(trigdata->tg_newslot);
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+
+		if (att->attisdropped || att->attnum == info->ts_attnum ||
+			att->attnum == info->actor_attnum)
+			continue;
+		if (ua_column_differs(trigdata, att->attnum))
+			return true;
+	}
+	return false;
+}
+
+static Datum
+ua_now(UaTriggerInfo *info)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+
+	if (info->ts_type == TIMESTAMPOID)
+		return DirectFunctionCall1(timestamptz_timestamp, TimestampTzGetDatum(now));
+	return TimestampTzGetDatum(now);
+}
+
+/*
+ * Replace the stamped columns of the new row.  On INSERT only NULLs are
+ * filled in (explicit values, e.g. from an import, are kept) unless 'always'.
+ */
+static HeapTuple
+ua_stamp(TriggerData *trigdata, UaTriggerInfo *info, HeapTuple tuple,
+		 bool only_nulls)
+{
+	TupleDesc	tupdesc = RelationGetDescr(trigdata->tg_relation);
+	int			cols[2];
+	Datum		values[2];
+	bool		nulls[2];
+	int			n = 0;
+
+	if (!only_nulls || heap_attisnull(tuple, info->ts_attnum, tupdesc))
+	{
+		cols[n] = info->ts_attnum;
+		values[n] = ua_now(info);
+		nulls[n++] = false;
+	}
+	if (info->actor_attnum != InvalidAttrNumber &&
+		(!only_nulls || heap_attisnull(tuple, info->actor_attnum, tupdesc)))
+	{
+		pg_uuid_t  *actor = palloc(sizeof(pg_uuid_t));
+		bool		known = lifecycle_current_actor(actor);
+
+		cols[n] = info->actor_attnum;
+		values[n] = known ? UUIDPGetDatum(actor) : (Datum) 0;
+		nulls[n++] = !known;
+	}
+	if (n == 0)
+		return tuple;
+	return heap_modify_tuple_by_cols(tuple, tupdesc, n, cols, values, nulls);
+}
+
+/* A no-op UPDATE: put the old stamps back over whatever the new row says. */
+static HeapTuple
+ua_keep_old_stamps(TriggerData *trigdata, UaTriggerInfo *info)
+{
+	TupleDesc	tupdesc = RelationGetDescr(trigdata->tg_relation);
+	TupleTableSlot *oldslot = trigdata->tg_trigslot;
+	int			cols[2];
+	Datum		values[2];
+	bool		nulls[2];
+	int			n = 0;
+
+	/* ua_row_changed() has deformed both slots */
+	if (!ua_stamps_differ(trigdata, info))
+		return trigdata->tg_newtuple;
+	cols[n] = info->ts_attnum;
+	values[n] = oldslot->tts_values[info->ts_attnum - 1];
+	nulls[n++] = oldslot->tts_isnull[info->ts_attnum - 1];
+	if (info->actor_attnum != InvalidAttrNumber)
+	{
+		cols[n] = info->actor_attnum;
+		values[n] = oldslot->tts_values[info->actor_attnum - 1];
+		nulls[n++] = oldslot->tts_isnull[info->actor_attnum - 1];
+	}
+	return heap_modify_tuple_by_cols(trigdata->tg_newtuple, tupdesc, n, cols,
+									 values, nulls);
+}
+
+PG_FUNCTION_INFO_V1(set_updated_at);
+Datum
+set_updated_at(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	UaTriggerInfo *info;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: not called by trigger manager",
+						get_func_name(fcinfo->flinfo->fn_oid)),
+				 errhint("Use it as CREATE TRIGGER ... BEFORE INSERT OR UPDATE ON <table> FOR EACH ROW EXECUTE FUNCTION lifecycle.set_updated_at(), or call lifecycle.enable_updated_at('<table>').")));
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		ua_misuse(fcinfo, "must be fired for each row");
+	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event))
+		ua_misuse(fcinfo, "must be fired BEFORE the row is written");
+	if (!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) &&
+		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		ua_misuse(fcinfo, "must be fired for INSERT or UPDATE");
+
+	info = ua_get_info(trigdata);
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		return PointerGetDatum(ua_stamp(trigdata, info, trigdata->tg_trigtuple,
+										!info->always));
+	if (info->always || ua_row_changed(trigdata, info))
+		return PointerGetDatum(ua_stamp(trigdata, info, trigdata->tg_newtuple,
+										false));
+	return PointerGetDatum(ua_keep_old_stamps(trigdata, info));
+}
+
+/*
+ * enable_updated_at(tbl, timestamp_column, actor_column): check as the
+ * caller, install the trigger as the caller, record it as the owner.
+ */
+PG_FUNCTION_INFO_V1(enable_updated_at);
+Datum
+enable_updated_at(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	const char *tscol = UA_DEFAULT_COLUMN;
+	const char *actorcol = NULL;
+	Relation	rel;
+	Oid			typid;
+	StringInfoData sql;
+	LifecycleUserSave save;
+	Oid			argtypes[3] = {OIDOID, NAMEOID, NAMEOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table must not be NULL"),
+				 errhint("Pass the table, e.g. lifecycle.enable_updated_at('public.projects').")));
+	relid = PG_GETARG_OID(0);
+	if (!PG_ARGISNULL(1))
+		tscol = NameStr(*PG_GETARG_NAME(1));
+	if (!PG_ARGISNULL(2))
+		actorcol = NameStr(*PG_GETARG_NAME(2));
+
+	rel = relation_open(relid, ShareRowExclusiveLock);
+	lifecycle_check_table(rel, "enable_updated_at");
+	lifecycle_check_owner(rel);
+	ua_resolve_column(rel, tscol, false, &typid);
+	if (actorcol)
+		ua_resolve_column(rel, actorcol, true, &typid);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "CREATE OR REPLACE TRIGGER " UA_TRIGGER_NAME
+					 " BEFORE INSERT OR UPDATE ON %s FOR EACH ROW"
+					 " EXECUTE FUNCTION " LIFECYCLE_SCHEMA ".set_updated_at(%s",
+					 lifecycle_qualified_name(rel), quote_literal_cstr(tscol));
+	if (actorcol)
+		appendStringInfo(&sql, ", %s", quote_literal_cstr(actorcol));
+	appendStringInfoChar(&sql, ')');
+	relation_close(rel, NoLock);
+
+	SPI_connect();
+	lifecycle_spi_exec(sql.data, SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(tscol));
+	values[2] = actorcol ? DirectFunctionCall1(namein, CStringGetDatum(actorcol)) : (Datum) 0;
+	nulls[2] = actorcol ? ' ' : 'n';
+	lifecycle_become_owner(&save);
+	lifecycle_spi_exec("INSERT INTO " LIFECYCLE_SCHEMA ".updated_at_tables"
+					   " (relid, timestamp_column, actor_column) VALUES ($1, $2, $3)"
+					   " ON CONFLICT (relid) DO UPDATE"
+					   " SET timestamp_column = excluded.timestamp_column,"
+					   " actor_column = excluded.actor_column,"
+					   " enabled_at = pg_catalog.now()",
+					   SPI_OK_INSERT, 3, argtypes, values, nulls);
+	lifecycle_restore_user(&save);
+	SPI_finish();
+
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(disable_updated_at);
+Datum
+disable_updated_at(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	Relation	rel;
+	StringInfoData sql;
+	LifecycleUserSave save;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	bool		had_trigger = false;
+	int			i;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table must not be NULL"),
+				 errhint("Pass the table, e.g. lifecycle.disable_updated_at('public.projects').")));
+	relid = PG_GETARG_OID(0);
+
+	rel = relation_open(relid, ShareRowExclusiveLock);
+	lifecycle_check_table(rel, "disable_updated_at");
+	lifecycle_check_owner(rel);
+	for (i = 0; rel->trigdesc && i < rel->trigdesc->numtriggers; i++)
+		if (strcmp(rel->trigdesc->triggers[i].tgname, UA_TRIGGER_NAME) == 0)
+			had_trigger = true;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "DROP TRIGGER IF EXISTS " UA_TRIGGER_NAME " ON %s",
+					 lifecycle_qualified_name(rel));
+	relation_close(rel, NoLock);
+
+	if (!had_trigger)
+		ereport(NOTICE,
+				(errmsg("table \"%s\" has no lifecycle updated_at trigger, skipping",
+						get_rel_name(relid))));
+
+	SPI_connect();
+	if (had_trigger)
+		lifecycle_spi_exec(sql.data, SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	values[0] = ObjectIdGetDatum(relid);
+	lifecycle_become_owner(&save);
+	lifecycle_spi_exec("DELETE FROM " LIFECYCLE_SCHEMA ".updated_at_tables"
+					   " WHERE relid = $1",
+					   SPI_OK_DELETE, 1, argtypes, values, NULL);
+	lifecycle_restore_user(&save);
+	SPI_finish();
+
+	PG_RETURN_VOID();
+}
