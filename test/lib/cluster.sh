@@ -43,6 +43,9 @@ lc_server_user() { if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi;
 lc_as_server() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
+# The same from /, for commands that do not care about the working directory
+# (the server user may not be able to enter the checkout).
+lc_as_server_at_root() { (cd / && lc_as_server "$@"); }
 
 # A directory for cluster NAME: inside the checkout when the server user can
 # write there, else under the temp directory (same path on every run, so the
@@ -52,7 +55,7 @@ lc_cluster_dir() {
     base="$LC_ROOT/.cluster"
     if mkdir -p "$base" 2>/dev/null; then
         [ "$(id -u)" -eq 0 ] && chown "$(lc_server_user)" "$base"
-        if lc_as_server test -w "$base" 2>/dev/null && [ ${#base} -lt 60 ]; then
+        if lc_as_server_at_root test -w "$base" 2>/dev/null && [ ${#base} -lt 60 ]; then
             echo "$base/$name"
             return
         fi
@@ -78,7 +81,7 @@ lc_start() {
     mkdir -p "$dir"
     [ "$(id -u)" -eq 0 ] && chown "$(lc_server_user)" "$dir"
     if [ ! -f "$dir/data/PG_VERSION" ]; then
-        lc_as_server "$LC_PGBIN/initdb" -D "$dir/data" -U postgres --auth=trust \
+        lc_as_server_at_root "$LC_PGBIN/initdb" -D "$dir/data" -U postgres --auth=trust \
             -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
             { cat "$dir/initdb.log" >&2; lc_die "initdb failed in $dir"; }
     fi
@@ -90,9 +93,9 @@ lc_start() {
         echo "fsync = off"
         echo "max_connections = 40"
         for line in "$@"; do echo "$line"; done
-    } | lc_as_server tee "$dir/data/postgresql.auto.conf" >/dev/null
-    if ! lc_as_server "$LC_PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 status >/dev/null 2>&1; then
-        lc_as_server "$LC_PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||
+    } | lc_as_server_at_root tee "$dir/data/postgresql.auto.conf" >/dev/null
+    if ! lc_as_server_at_root "$LC_PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 status >/dev/null 2>&1; then
+        lc_as_server_at_root "$LC_PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||
             { tail -20 "$dir/server.log" >&2; lc_die "server in $dir did not start"; }
     fi
     export PGHOST=$dir PGPORT=$port PGUSER=postgres
@@ -101,13 +104,13 @@ lc_start() {
 # The port a running cluster in DIR listens on, if any.
 lc_running_port() {
     local dir=$1
-    lc_as_server "$LC_PGBIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 || return 1
+    lc_as_server_at_root "$LC_PGBIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 || return 1
     sed -n "s/^port = //p" "$dir/data/postgresql.auto.conf"
 }
 
 lc_stop() {
     local dir=$1
-    [ -d "$dir/data" ] && lc_as_server "$LC_PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1
+    [ -d "$dir/data" ] && lc_as_server_at_root "$LC_PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1
     rm -rf "$dir"
 }
 
