@@ -57,9 +57,12 @@ bench_rotate() {
 
 # VACUUM a table and CHECKPOINT, outside any timing: every timed run then
 # starts from the same state (dead tuples reclaimed, no dirty buffers, the
-# same full-page writes to pay).
+# same full-page writes to pay).  With fsync = off the checkpoint leaves its
+# writes in the page cache; sync flushes them now rather than letting the
+# kernel write them back in the middle of the next run.
 bench_reset_table() {
     bench_psql -c "VACUUM $1" -c "CHECKPOINT" || lc_die "VACUUM $1 failed"
+    sync
 }
 
 # bench_pgbench SCRIPT SECONDS CLIENTS: run pgbench, print its TPS.
@@ -125,7 +128,7 @@ SQL
         printf '  %-14s %12s %12s %12s %13sx\n' "$v" "$med" "$lo" "$hi" "$ratio"
     done
 
-    BENCH_MD+=$'\n'"**$title** (median of runs; min–max in brackets; throughput relative to $base)"$'\n\n'
+    BENCH_MD+=$'\n'"**$title** (median of $(printf '%s\n' "$rows" | head -1 | cut -d'|' -f3) runs; throughput relative to $base, > 1.00x is faster)"$'\n\n'
     BENCH_MD+="| variant | median $unit | min–max $unit | throughput vs $base |"$'\n'
     BENCH_MD+="|---|---:|---:|---:|"$'\n'
     while IFS='|' read -r v _ _ med lo hi ratio; do

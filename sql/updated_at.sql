@@ -59,6 +59,31 @@ RESET request.jwt.claims;
 UPDATE regress_items SET name = 'one' WHERE id = 1;
 SELECT id, updated_by FROM regress_items WHERE id = 1;
 
+-- What the statement sees is what is stored: RETURNING, indexes and
+-- constraints on the stamped columns all get the stamped values.
+CREATE INDEX regress_items_updated_at ON regress_items (updated_at);
+CREATE INDEX regress_items_updated_by ON regress_items (updated_by);
+ALTER TABLE regress_items DISABLE TRIGGER lifecycle_updated_at;
+UPDATE regress_items SET updated_at = '2000-01-01' WHERE id = 2;
+ALTER TABLE regress_items ENABLE TRIGGER lifecycle_updated_at;
+ALTER TABLE regress_items ADD CONSTRAINT regress_stamped CHECK (updated_at > '2000-01-02') NOT VALID;
+SET request.jwt.claims = '{"sub": "66666666-6666-6666-6666-666666666666"}';
+BEGIN;
+UPDATE regress_items SET name = 'two!' WHERE id = 2
+    RETURNING name, updated_at = now() AS returned_now, updated_by;
+SET LOCAL enable_seqscan = off;
+SET LOCAL enable_bitmapscan = off;
+SELECT id FROM regress_items WHERE updated_at = now();
+SELECT id FROM regress_items WHERE updated_by = '66666666-6666-6666-6666-666666666666';
+COMMIT;
+-- the CHECK saw the stamp: the old value fails it
+ALTER TABLE regress_items DISABLE TRIGGER lifecycle_updated_at;
+UPDATE regress_items SET updated_at = '2000-01-01' WHERE id = 2;
+ALTER TABLE regress_items ENABLE TRIGGER lifecycle_updated_at;
+ALTER TABLE regress_items DROP CONSTRAINT regress_stamped;
+DROP INDEX regress_items_updated_at, regress_items_updated_by;
+RESET request.jwt.claims;
+
 -- enable_updated_at is idempotent, and re-running it changes the options.
 SELECT lifecycle.enable_updated_at('regress_items', actor_column => 'updated_by');
 SELECT lifecycle.enable_updated_at('regress_items');
