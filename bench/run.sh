@@ -14,8 +14,8 @@
 # directory).
 #
 # Knobs (environment):
-#   BENCH_ROWS=200000 BENCH_ROUNDS=10 BENCH_PGBENCH_ROUNDS=5
-#   BENCH_PGBENCH_SECONDS=8 BENCH_CLIENTS=2   (defaults of updated_at.sh)
+#   BENCH_ROWS=200000 BENCH_ROUNDS=10 BENCH_PGBENCH_ROUNDS=8
+#   BENCH_PGBENCH_SECONDS=5 BENCH_CLIENTS=1   (defaults of updated_at.sh)
 #   BENCH_NO_BUILD=1         benchmark the installed build, skip make install
 #   BENCH_CLUSTER_DIR=DIR    where the throwaway cluster goes (removed after)
 set -euo pipefail
