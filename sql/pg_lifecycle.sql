@@ -25,10 +25,10 @@ SELECT extversion, extrelocatable
 SELECT p.oid::regprocedure AS function, p.prosecdef AS security_definer,
        p.proconfig AS settings
   FROM pg_proc p WHERE p.pronamespace = 'lifecycle'::regnamespace
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 SELECT c.oid::regclass AS relation, c.relkind
   FROM pg_class c WHERE c.relnamespace = 'lifecycle'::regnamespace
- ORDER BY 1::text;
+ ORDER BY c.oid::regclass::text;
 SELECT evtname, evtevent FROM pg_event_trigger ORDER BY 1;
 -- configuration tables are dumped with the user's data
 SELECT unnest(extconfig)::regclass FROM pg_extension WHERE extname = 'pg_lifecycle';

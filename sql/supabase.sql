@@ -87,5 +87,104 @@ SELECT lifecycle.disable_updated_at('public.regress_projects');
 RESET ROLE;
 
 DROP TABLE public.regress_projects;
+
+--
+-- Soft delete through the API roles: each acts with its own authority on
+-- the root row; the cascade below it follows with the root's authority.
+--
+CREATE TABLE public.regress_tenants (id uuid PRIMARY KEY, name text);
+CREATE TABLE public.regress_members (tenant_id uuid REFERENCES public.regress_tenants,
+                                     user_id uuid, is_admin boolean,
+                                     PRIMARY KEY (tenant_id, user_id));
+CREATE TABLE public.regress_items (id int PRIMARY KEY, tenant_id uuid NOT NULL REFERENCES public.regress_tenants,
+                                   name text);
+SELECT lifecycle.enable_soft_delete(t)
+  FROM unnest('{public.regress_tenants,public.regress_members,public.regress_items}'::regclass[]) t;
+SELECT lifecycle.set_tenant_table('public.regress_tenants');
+CREATE FUNCTION public.regress_my_tenants(admin_only boolean) RETURNS SETOF uuid
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT tenant_id FROM public.regress_members
+     WHERE user_id = auth.uid() AND deleted_at IS NULL AND (is_admin OR NOT admin_only)
+$$;
+ALTER TABLE public.regress_tenants ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.regress_members ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.regress_items ENABLE ROW LEVEL SECURITY;
+-- the usual Supabase policies: members see live rows, admins close tenants
+CREATE POLICY see ON public.regress_tenants FOR SELECT TO authenticated
+    USING (deleted_at IS NULL AND id IN (SELECT public.regress_my_tenants(false)));
+CREATE POLICY close ON public.regress_tenants FOR UPDATE TO authenticated
+    USING (id IN (SELECT public.regress_my_tenants(true)));
+CREATE POLICY see ON public.regress_items FOR SELECT TO authenticated
+    USING (deleted_at IS NULL AND tenant_id IN (SELECT public.regress_my_tenants(false)));
+CREATE POLICY edit ON public.regress_items FOR UPDATE TO authenticated
+    USING (tenant_id IN (SELECT public.regress_my_tenants(false)));
+INSERT INTO public.regress_tenants VALUES ('70000000-0000-4000-8000-000000000001', 'acme'),
+                                          ('70000000-0000-4000-8000-000000000002', 'globex');
+INSERT INTO public.regress_members VALUES
+    ('70000000-0000-4000-8000-000000000001', 'a11ce000-0000-4000-8000-000000000001', true),
+    ('70000000-0000-4000-8000-000000000001', 'b0b00000-0000-4000-8000-000000000002', false),
+    ('70000000-0000-4000-8000-000000000002', 'ca201000-0000-4000-8000-000000000003', true);
+INSERT INTO public.regress_items SELECT g, '70000000-0000-4000-8000-000000000001', 'item ' || g
+  FROM generate_series(1, 5) g;
+INSERT INTO public.regress_items VALUES (6, '70000000-0000-4000-8000-000000000002', 'globex item');
+
+-- anon: no policy lets it update anything
+BEGIN;
+SET LOCAL ROLE anon;
+SET LOCAL request.jwt.claims = '{"role": "anon"}';
+SELECT lifecycle.soft_delete_account('70000000-0000-4000-8000-000000000001');
+ROLLBACK;
+-- bob, a member: may soft-delete an item (its SELECT policy hides deleted
+-- items, which makes a plain UPDATE fail), not close the tenant
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "b0b00000-0000-4000-8000-000000000002", "role": "authenticated"}';
+SELECT lifecycle.soft_delete('public.regress_items', 1);
+COMMIT;
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "b0b00000-0000-4000-8000-000000000002", "role": "authenticated"}';
+SELECT lifecycle.soft_delete('public.regress_items', 6);   -- another tenant's item
+ROLLBACK;
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "b0b00000-0000-4000-8000-000000000002", "role": "authenticated"}';
+SELECT lifecycle.soft_delete_account('70000000-0000-4000-8000-000000000001');
+ROLLBACK;
+-- alice, the admin, closes the tenant: members and items go with it, though
+-- she may not update them herself
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "a11ce000-0000-4000-8000-000000000001", "role": "authenticated"}';
+SELECT lifecycle.soft_delete_account('70000000-0000-4000-8000-000000000001');
+-- once closed, her policies hide the tenant: she cannot restore it
+SELECT lifecycle.restore_account('70000000-0000-4000-8000-000000000001');
+ROLLBACK;
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "a11ce000-0000-4000-8000-000000000001", "role": "authenticated"}';
+SELECT lifecycle.soft_delete_account('70000000-0000-4000-8000-000000000001');
+COMMIT;
+SELECT deleted_by, count(*) FROM public.regress_items GROUP BY 1 ORDER BY 1;
+-- service_role (BYPASSRLS) restores exactly what the closing removed:
+-- bob's earlier delete of item 1 stays
+BEGIN;
+SET LOCAL ROLE service_role;
+SET LOCAL request.jwt.claims = '{"role": "service_role"}';
+SELECT lifecycle.restore_account('70000000-0000-4000-8000-000000000001');
+SELECT * FROM lifecycle.soft_delete_stats ORDER BY table_name::text;
+COMMIT;
+-- the stats view is for the owner and service_role (it lists every enabled table)
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "ca201000-0000-4000-8000-000000000003", "role": "authenticated"}';
+SELECT table_name, active_count, deleted_count FROM lifecycle.soft_delete_stats ORDER BY table_name::text;
+ROLLBACK;
+SELECT id, deleted_at IS NOT NULL AS deleted FROM public.regress_items ORDER BY id;
+
+SET client_min_messages = warning;
+DROP TABLE public.regress_items, public.regress_members, public.regress_tenants CASCADE;
+RESET client_min_messages;
+DROP FUNCTION public.regress_my_tenants(boolean);
 DROP FUNCTION regress_compare(text, text);
 DROP EXTENSION pg_lifecycle;

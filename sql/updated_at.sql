@@ -223,7 +223,7 @@ SELECT lifecycle.enable_updated_at('regress_bad', 'ts');
 SELECT lifecycle.disable_updated_at('regress_items');
 RESET ROLE;
 SELECT count(*) AS triggers_on_regress_bad FROM pg_trigger WHERE tgrelid = 'regress_bad'::regclass;
-SELECT relid FROM lifecycle.updated_at_tables ORDER BY 1::text;
+SELECT relid FROM lifecycle.updated_at_tables ORDER BY relid::text;
 -- the configuration table is changed only through the functions
 SET ROLE regress_writer;
 SELECT * FROM lifecycle.updated_at_tables;
@@ -239,11 +239,11 @@ UPDATE regress_items SET updated_at = '2000-01-01' WHERE id = 1;
 SELECT updated_at FROM regress_items WHERE id = 1;
 
 -- Dropping a table, or its trigger, forgets it.
-SELECT relid FROM lifecycle.updated_at_tables ORDER BY 1::text;
+SELECT relid FROM lifecycle.updated_at_tables ORDER BY relid::text;
 DROP TABLE regress_parted;
 SELECT lifecycle.enable_updated_at('regress_items');
 DROP TRIGGER lifecycle_updated_at ON regress_items;
-SELECT relid FROM lifecycle.updated_at_tables ORDER BY 1::text;
+SELECT relid FROM lifecycle.updated_at_tables ORDER BY relid::text;
 
 DROP VIEW regress_view;
 DROP TABLE regress_items, regress_always, regress_legacy, regress_bad;

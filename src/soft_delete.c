@@ -137,6 +137,11 @@ sd_free_graveyard(void)
 	sd_graveyard = NIL;
 }
 
+/*
+ * A transaction ended: no operation runs any more.  Replaced entries are not
+ * freed here: on abort the failed statement's resource owner still holds
+ * their plans; the next operation frees them.
+ */
 static void
 sd_xact_callback(XactEvent event, void *arg)
 {
@@ -146,7 +151,6 @@ sd_xact_callback(XactEvent event, void *arg)
 		sd_depth = 0;
 		sd_cascading = 0;
 		sd_hard_delete = 0;
-		sd_free_graveyard();
 	}
 }
 
@@ -164,18 +168,24 @@ sd_cache_init(void)
 	RegisterXactCallback(sd_xact_callback, NULL);
 }
 
-/* An operation starts / ends; replaced entries are freed when none runs. */
+/*
+ * An operation starts / ends.  Replaced entries are freed when an operation
+ * starts and none is running, so that no plan being executed is freed.  An
+ * operation that fails leaves the depth raised until the transaction ends,
+ * which only delays the freeing.
+ */
 static void
 sd_enter(void)
 {
+	if (sd_depth == 0)
+		sd_free_graveyard();
 	sd_depth++;
 }
 
 static void
 sd_leave(void)
 {
-	if (--sd_depth == 0)
-		sd_free_graveyard();
+	sd_depth--;
 }
 
 static bool
@@ -324,8 +334,11 @@ sd_lookup(Oid relid)
 	{
 		SdTable    *old = MemoryContextAlloc(t->cxt, sizeof(SdTable));
 
+		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+
 		memcpy(old, t, sizeof(SdTable));
 		sd_graveyard = lappend(sd_graveyard, old);
+		MemoryContextSwitchTo(oldcxt);
 	}
 	memset(t, 0, sizeof(SdTable));
 	t->relid = relid;
@@ -342,8 +355,6 @@ sd_lookup(Oid relid)
 	PG_END_TRY();
 	relation_close(rel, AccessShareLock);
 	t->valid = true;
-	if (sd_depth == 0)
-		sd_free_graveyard();
 	return t;
 }
 
@@ -458,8 +469,8 @@ sd_report_add(SdReport *rep, Oid relid, uint64 n)
 	rep->counts = lappend(rep->counts, (void *) (uintptr_t) n);
 }
 
-static Datum
-sd_report_jsonb(SdReport *rep)
+static char *
+sd_report_text(SdReport *rep)
 {
 	StringInfoData buf;
 	ListCell   *r,
@@ -477,7 +488,7 @@ sd_report_jsonb(SdReport *rep)
 		appendStringInfo(&buf, ": " UINT64_FORMAT, (uint64) (uintptr_t) lfirst(c));
 	}
 	appendStringInfoChar(&buf, '}');
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+	return buf.data;
 }
 
 /* "c.a = p.x AND c.b = p.y" for a foreign key */
@@ -569,31 +580,39 @@ sd_cascade(Oid root, bool restore, Datum stamp, Datum actor, bool actor_null,
 	Datum		values[2] = {stamp, actor};
 	char		nulls[2] = {' ', actor_null ? 'n' : ' '};
 
+	/* the guard is not needed inside: these statements keep the rule */
 	sd_cascading++;
-	while (queue != NIL)
+	PG_TRY();
 	{
-		SdTable    *parent = sd_lookup(linitial_oid(queue));
-		List	   *children = parent->children;
-		ListCell   *lc;
-
-		queue = list_delete_first(queue);
-		foreach(lc, children)
+		while (queue != NIL)
 		{
-			SdFk	   *fk = lfirst(lc);
-			int			rc = SPI_execute_plan(sd_fk_plan(parent, fk, restore),
-											  values, nulls, false, 0);
+			SdTable    *parent = sd_lookup(linitial_oid(queue));
+			List	   *children = parent->children;
+			ListCell   *lc;
 
-			if (rc != SPI_OK_UPDATE)
-				elog(ERROR, "cascade on \"%s\" failed: %s", get_rel_name(fk->child),
-					 SPI_result_code_string(rc));
-			if (SPI_processed == 0)
-				continue;
-			sd_report_add(rep, fk->child, SPI_processed);
-			if (!list_member_oid(queue, fk->child))
-				queue = lappend_oid(queue, fk->child);
+			queue = list_delete_first(queue);
+			foreach(lc, children)
+			{
+				SdFk	   *fk = lfirst(lc);
+				int			rc = SPI_execute_plan(sd_fk_plan(parent, fk, restore),
+												  values, nulls, false, 0);
+
+				if (rc != SPI_OK_UPDATE)
+					elog(ERROR, "cascade on \"%s\" failed: %s", get_rel_name(fk->child),
+						 SPI_result_code_string(rc));
+				if (SPI_processed == 0)
+					continue;
+				sd_report_add(rep, fk->child, SPI_processed);
+				if (!list_member_oid(queue, fk->child))
+					queue = lappend_oid(queue, fk->child);
+			}
 		}
 	}
-	sd_cascading--;
+	PG_FINALLY();
+	{
+		sd_cascading--;
+	}
+	PG_END_TRY();
 }
 
 /* A deleted_at unique to this cascade in this backend, increasing. */
@@ -609,6 +628,18 @@ sd_next_stamp(void)
 }
 
 /* ---------- the root row, checked as the caller ---------- */
+
+/* deleted_at, deleted_by of the row with key $1 (run as the owner) */
+static SPIPlanPtr
+sd_state_plan(SdTable *t)
+{
+	Oid			argtypes[1] = {t->key_type};
+
+	if (t->state_plan == NULL)
+		t->state_plan = sd_prepare(t, psprintf("SELECT deleted_at, deleted_by FROM %s WHERE %s = $1",
+											   t->qualname, t->key_name), 1, argtypes);
+	return t->state_plan;
+}
 
 typedef enum SdRowState
 {
@@ -668,15 +699,8 @@ sd_check_row(SdTable *t, Datum key, const char *what)
 										  1, &isnull)) ? SD_ROW_DELETED : SD_ROW_LIVE;
 
 	/* not visible to the caller: does it exist at all? */
-	if (t->state_plan == NULL)
-	{
-		char	   *sql = psprintf("SELECT deleted_at, deleted_by FROM %s WHERE %s = $1",
-								   t->qualname, t->key_name);
-
-		t->state_plan = sd_prepare(t, sql, 1, argtypes);
-	}
 	lifecycle_become_owner(&save);
-	rc = SPI_execute_plan(t->state_plan, values, NULL, true, 1);
+	rc = SPI_execute_plan(sd_state_plan(t), values, NULL, true, 1);
 	lifecycle_restore_user(&save);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "row lookup failed: %s", SPI_result_code_string(rc));
@@ -700,7 +724,7 @@ sd_row_stamps(SdTable *t, Datum key, Datum *stamp, Datum *actor, bool *actor_nul
 	bool		isnull;
 	int			rc;
 
-	rc = SPI_execute_plan(t->state_plan, values, NULL, false, 1);
+	rc = SPI_execute_plan(sd_state_plan(t), values, NULL, false, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "row of \"%s\" vanished", get_rel_name(t->relid));
 	*stamp = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -835,7 +859,7 @@ sd_run(FunctionCallInfo fcinfo, Oid relid, int keyarg, int actorarg,
 	{
 		MemoryContext old = MemoryContextSwitchTo(callercxt);
 
-		json = TextDatumGetCString(DirectFunctionCall1(jsonb_out, sd_report_jsonb(&rep)));
+		json = sd_report_text(&rep);
 		MemoryContextSwitchTo(old);
 	}
 	sd_leave();
@@ -965,11 +989,8 @@ permanent_delete(PG_FUNCTION_ARGS)
 	values[0] = key;
 	argtypes[0] = t->key_type;
 
-	if (t->state_plan == NULL)
-		t->state_plan = sd_prepare(t, psprintf("SELECT deleted_at, deleted_by FROM %s WHERE %s = $1",
-											   t->qualname, t->key_name), 1, argtypes);
 	lifecycle_become_owner(&save);
-	rc = SPI_execute_plan(t->state_plan, values, NULL, true, 1);
+	rc = SPI_execute_plan(sd_state_plan(t), values, NULL, true, 1);
 	lifecycle_restore_user(&save);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "row lookup failed: %s", SPI_result_code_string(rc));
@@ -992,8 +1013,15 @@ permanent_delete(PG_FUNCTION_ARGS)
 		t->purge_plan = sd_prepare(t, psprintf("DELETE FROM %s WHERE %s = $1 AND deleted_at IS NOT NULL",
 											   t->qualname, t->key_name), 1, argtypes);
 	sd_hard_delete++;
-	rc = SPI_execute_plan(t->purge_plan, values, NULL, false, 0);
-	sd_hard_delete--;
+	PG_TRY();
+	{
+		rc = SPI_execute_plan(t->purge_plan, values, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		sd_hard_delete--;
+	}
+	PG_END_TRY();
 	if (rc != SPI_OK_DELETE)
 		elog(ERROR, "permanent delete failed: %s", SPI_result_code_string(rc));
 	removed = SPI_processed;
@@ -1096,7 +1124,6 @@ cleanup_soft_deleted_records(PG_FUNCTION_ARGS)
 	sd_enter();
 	sd_enabled_table(relid, "cleanup_soft_deleted_records");
 	lifecycle_become_owner(&save);
-	sd_cascading++;
 	root = palloc(sizeof(SdPurgeNode));
 	root->relid = relid;
 	root->depth = 0;
@@ -1129,10 +1156,16 @@ cleanup_soft_deleted_records(PG_FUNCTION_ARGS)
 		}
 	}
 	sd_hard_delete++;
-	for (i = list_length(nodes) - 1; i >= 0; i--)
-		removed += sd_purge_exec(list_nth(nodes, i), "DELETE FROM", cutoff);
-	sd_hard_delete--;
-	sd_cascading--;
+	PG_TRY();
+	{
+		for (i = list_length(nodes) - 1; i >= 0; i--)
+			removed += sd_purge_exec(list_nth(nodes, i), "DELETE FROM", cutoff);
+	}
+	PG_FINALLY();
+	{
+		sd_hard_delete--;
+	}
+	PG_END_TRY();
 	lifecycle_restore_user(&save);
 	sd_leave();
 	SPI_finish();
@@ -1240,8 +1273,10 @@ sd_guard_row(TriggerData *td, SdTable *t, HeapTuple row, bool restored)
 			DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
 			ereport(ERROR,
 					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-					 errmsg("%s on table \"%s\" references a soft-deleted row of \"%s\"",
-							restored ? "restoring a row" : "a live row",
+					 restored ?
+					 errmsg("cannot restore a row of table \"%s\": it references a soft-deleted row of \"%s\"",
+							RelationGetRelationName(td->tg_relation), get_rel_name(fk->parent)) :
+					 errmsg("a live row of table \"%s\" cannot reference a soft-deleted row of \"%s\"",
 							RelationGetRelationName(td->tg_relation), get_rel_name(fk->parent)),
 					 errdetail("Key (%s)=(%s) is soft-deleted in \"%s\".",
 							   get_attname(fk->child, fk->child_cols[0], false),
@@ -1451,8 +1486,13 @@ enable_soft_delete(PG_FUNCTION_ARGS)
 	bool		intercept = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
 	Relation	rel;
 	char	   *qual,
-			   *view;
-	bool		has_fks;
+			   *view,
+			   *when;
+	bool		has_fks,
+				had_ins,
+				had_intercept,
+				has_at,
+				has_by;
 	Oid			argtypes[2] = {OIDOID, BOOLOID};
 	Datum		values[2];
 	LifecycleUserSave save;
@@ -1484,28 +1524,37 @@ enable_soft_delete(PG_FUNCTION_ARGS)
 	qual = lifecycle_qualified_name(rel);
 	view = sd_view_name(rel);
 	has_fks = RelationGetFKeyList(rel) != NIL;
+	when = sd_guard_when(rel);
+	had_ins = sd_has_trigger(rel, SD_GUARD_INS);
+	had_intercept = sd_has_trigger(rel, SD_INTERCEPT);
+	has_at = sd_attnum(rel, "deleted_at") != InvalidAttrNumber;
+	has_by = sd_attnum(rel, "deleted_by") != InvalidAttrNumber;
+	/* keep the lock, but not the relcache reference, across the DDL */
+	relation_close(rel, NoLock);
 
 	SPI_connect();
-	sd_exec_ddl(psprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS deleted_at timestamptz,"
-						 " ADD COLUMN IF NOT EXISTS deleted_by uuid", qual));
+	if (!has_at)
+		sd_exec_ddl(psprintf("ALTER TABLE %s ADD COLUMN deleted_at timestamptz", qual));
+	if (!has_by)
+		sd_exec_ddl(psprintf("ALTER TABLE %s ADD COLUMN deleted_by uuid", qual));
 	sd_exec_ddl(psprintf("CREATE OR REPLACE VIEW %s WITH (security_invoker = true) AS"
 						 " SELECT * FROM %s WHERE deleted_at IS NULL", view, qual));
 	sd_exec_ddl(psprintf("CREATE OR REPLACE TRIGGER " SD_GUARD_UPD " AFTER UPDATE ON %s"
 						 " FOR EACH ROW WHEN (%s)"
 						 " EXECUTE FUNCTION " LIFECYCLE_SCHEMA ".soft_delete_guard()",
-						 qual, sd_guard_when(rel)));
+						 qual, when));
 	if (has_fks)
 		sd_exec_ddl(psprintf("CREATE OR REPLACE TRIGGER " SD_GUARD_INS " AFTER INSERT ON %s"
 							 " FOR EACH ROW WHEN (NEW.deleted_at IS NULL)"
 							 " EXECUTE FUNCTION " LIFECYCLE_SCHEMA ".soft_delete_guard()", qual));
-	else
-		sd_exec_ddl(psprintf("DROP TRIGGER IF EXISTS " SD_GUARD_INS " ON %s", qual));
+	else if (had_ins)
+		sd_exec_ddl(psprintf("DROP TRIGGER " SD_GUARD_INS " ON %s", qual));
 	if (intercept)
 		sd_exec_ddl(psprintf("CREATE OR REPLACE TRIGGER " SD_INTERCEPT " BEFORE DELETE ON %s"
 							 " FOR EACH ROW EXECUTE FUNCTION " LIFECYCLE_SCHEMA ".soft_delete_intercept()",
 							 qual));
-	else
-		sd_exec_ddl(psprintf("DROP TRIGGER IF EXISTS " SD_INTERCEPT " ON %s", qual));
+	else if (had_intercept)
+		sd_exec_ddl(psprintf("DROP TRIGGER " SD_INTERCEPT " ON %s", qual));
 
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = BoolGetDatum(intercept);
@@ -1516,6 +1565,7 @@ enable_soft_delete(PG_FUNCTION_ARGS)
 					   SPI_OK_INSERT, 2, argtypes, values, NULL);
 	lifecycle_restore_user(&save);
 	SPI_finish();
+	rel = relation_open(relid, NoLock);
 	sd_invalidate_neighbours(rel);
 	relation_close(rel, NoLock);
 	PG_RETURN_VOID();
@@ -1532,6 +1582,9 @@ disable_soft_delete(PG_FUNCTION_ARGS)
 	Datum		values[1];
 	LifecycleUserSave save;
 	Oid			view;
+	char	   *viewname;
+	bool		had_ins,
+				had_intercept;
 
 	rel = relation_open(relid, ShareRowExclusiveLock);
 	lifecycle_check_table(rel, "disable_soft_delete");
@@ -1547,13 +1600,20 @@ disable_soft_delete(PG_FUNCTION_ARGS)
 	qual = lifecycle_qualified_name(rel);
 	view = get_relname_relid(psprintf("%s_active", RelationGetRelationName(rel)),
 							 RelationGetNamespace(rel));
+	viewname = OidIsValid(view) && get_rel_relkind(view) == RELKIND_VIEW ?
+		sd_view_name(rel) : NULL;
+	had_ins = sd_has_trigger(rel, SD_GUARD_INS);
+	had_intercept = sd_has_trigger(rel, SD_INTERCEPT);
+	relation_close(rel, NoLock);
 
 	SPI_connect();
-	if (OidIsValid(view) && get_rel_relkind(view) == RELKIND_VIEW)
-		sd_exec_ddl(psprintf("DROP VIEW %s", sd_view_name(rel)));
-	sd_exec_ddl(psprintf("DROP TRIGGER IF EXISTS " SD_GUARD_UPD " ON %s", qual));
-	sd_exec_ddl(psprintf("DROP TRIGGER IF EXISTS " SD_GUARD_INS " ON %s", qual));
-	sd_exec_ddl(psprintf("DROP TRIGGER IF EXISTS " SD_INTERCEPT " ON %s", qual));
+	if (viewname)
+		sd_exec_ddl(psprintf("DROP VIEW %s", viewname));
+	sd_exec_ddl(psprintf("DROP TRIGGER " SD_GUARD_UPD " ON %s", qual));
+	if (had_ins)
+		sd_exec_ddl(psprintf("DROP TRIGGER " SD_GUARD_INS " ON %s", qual));
+	if (had_intercept)
+		sd_exec_ddl(psprintf("DROP TRIGGER " SD_INTERCEPT " ON %s", qual));
 	values[0] = ObjectIdGetDatum(relid);
 	lifecycle_become_owner(&save);
 	lifecycle_spi_exec("DELETE FROM " LIFECYCLE_SCHEMA ".soft_delete_tables WHERE relid = $1",
@@ -1562,6 +1622,7 @@ disable_soft_delete(PG_FUNCTION_ARGS)
 					   SPI_OK_DELETE, 1, argtypes, values, NULL);
 	lifecycle_restore_user(&save);
 	SPI_finish();
+	rel = relation_open(relid, NoLock);
 	sd_invalidate_neighbours(rel);
 	relation_close(rel, NoLock);
 	PG_RETURN_VOID();

@@ -171,7 +171,8 @@ CREATE EVENT TRIGGER lifecycle_soft_delete_forget_dropped ON sql_drop
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'service_role') THEN
-        GRANT SELECT ON lifecycle.soft_delete_tables, lifecycle.soft_delete_tenant TO service_role;
+        GRANT SELECT ON lifecycle.soft_delete_tables, lifecycle.soft_delete_tenant,
+                        lifecycle.soft_delete_stats TO service_role;
     END IF;
 END
 $$;

@@ -1,0 +1,254 @@
+--
+-- Soft delete: enable/disable, cascades along foreign keys, exact restore,
+-- the guard against live rows under deleted ones, intercepted DELETE,
+-- permanent delete and cleanup, RLS, and every error.
+--
+CREATE EXTENSION pg_lifecycle;
+SET timezone = 'UTC';
+
+CREATE TABLE regress_accounts (id uuid PRIMARY KEY, name text);
+CREATE TABLE regress_projects (id bigint PRIMARY KEY, account_id uuid REFERENCES regress_accounts, name text);
+CREATE TABLE regress_datasets (id text PRIMARY KEY, project_id bigint NOT NULL REFERENCES regress_projects, name text);
+CREATE TABLE regress_columns (id int PRIMARY KEY, dataset_id text REFERENCES regress_datasets, name text);
+CREATE TABLE regress_folders (id int PRIMARY KEY, project_id bigint REFERENCES regress_projects,
+                              parent_id int REFERENCES regress_folders);
+CREATE TABLE regress_tags (project_id bigint REFERENCES regress_projects, tag text);   -- no primary key
+CREATE TABLE regress_notes (id int PRIMARY KEY, project_id bigint REFERENCES regress_projects ON DELETE CASCADE);  -- not enabled
+CREATE INDEX ON regress_projects (account_id);
+CREATE INDEX ON regress_datasets (project_id);
+CREATE INDEX ON regress_columns (dataset_id);
+
+INSERT INTO regress_accounts VALUES ('a0000000-0000-4000-8000-000000000001', 'acme'),
+                                    ('a0000000-0000-4000-8000-000000000002', 'globex');
+INSERT INTO regress_projects VALUES (1, 'a0000000-0000-4000-8000-000000000001', 'p1'),
+                                    (2, 'a0000000-0000-4000-8000-000000000001', 'p2'),
+                                    (3, 'a0000000-0000-4000-8000-000000000002', 'p3');
+INSERT INTO regress_datasets SELECT 'd' || g, 1 + g % 3, 'dataset ' || g FROM generate_series(1, 9) g;
+INSERT INTO regress_columns SELECT g, 'd' || (1 + g % 9), 'col ' || g FROM generate_series(1, 27) g;
+INSERT INTO regress_folders VALUES (1, 1, NULL), (2, 1, 1), (3, 1, 2), (4, 2, NULL);
+INSERT INTO regress_tags VALUES (1, 'red'), (2, 'blue');
+INSERT INTO regress_notes VALUES (1, 1), (2, 2);
+
+--
+-- enable_soft_delete
+--
+SELECT lifecycle.enable_soft_delete(t)
+  FROM unnest('{regress_accounts,regress_projects,regress_datasets,regress_columns,regress_folders,regress_tags}'::regclass[]) t;
+-- again: idempotent
+SELECT lifecycle.enable_soft_delete('regress_projects');
+SELECT relid, intercept_delete FROM lifecycle.soft_delete_tables ORDER BY relid::text;
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid = 'regress_projects'::regclass AND attnum > 0 ORDER BY attnum;
+SELECT c.relname, c.reloptions, pg_get_viewdef(c.oid) FROM pg_class c WHERE c.relname = 'regress_projects_active';
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'regress_datasets'::regclass AND NOT tgisinternal ORDER BY 1;
+-- an existing deleted_at of another type, a view, a NULL, a non-owner
+CREATE TABLE regress_wrong (id int PRIMARY KEY, deleted_at date);
+SELECT lifecycle.enable_soft_delete('regress_wrong');
+SELECT lifecycle.enable_soft_delete('regress_projects_active');
+SELECT lifecycle.enable_soft_delete(NULL);
+SELECT lifecycle.enable_soft_delete('regress_missing');
+SELECT lifecycle.enable_soft_delete('regress_tags', intercept_delete => true);
+CREATE ROLE regress_member;
+SET ROLE regress_member;
+SELECT lifecycle.enable_soft_delete('regress_wrong');
+RESET ROLE;
+SELECT attname FROM pg_attribute WHERE attrelid = 'regress_wrong'::regclass AND attnum > 0 ORDER BY attnum;
+
+--
+-- soft_delete: true for a live row, false when already deleted or missing;
+-- the key in its own type, as an untyped literal, or in another type
+--
+SET request.jwt.claims = '{"sub": "11111111-1111-4111-8111-111111111111"}';
+SELECT lifecycle.soft_delete('regress_columns', 1);          -- int key
+SELECT lifecycle.soft_delete('regress_columns', 1);          -- already deleted
+SELECT lifecycle.soft_delete('regress_columns', 999);        -- not there
+SELECT lifecycle.soft_delete('regress_columns', '2');        -- untyped literal
+SELECT lifecycle.soft_delete('regress_columns', 3::bigint);  -- another integer type
+SELECT id, deleted_at IS NOT NULL AS deleted, deleted_by FROM regress_columns WHERE id <= 4 ORDER BY id;
+SELECT lifecycle.soft_delete('regress_columns', 4, NULL);    -- nobody known
+SELECT deleted_by FROM regress_columns WHERE id = 4;
+SELECT lifecycle.soft_delete('regress_columns', 'x');        -- not an integer
+
+--
+-- cascades: every level, one deleted_at and deleted_by, a report per table
+--
+SELECT lifecycle.soft_delete('regress_datasets', 'd3');      -- deleted before its project
+SELECT lifecycle.soft_delete_cascade('regress_projects', 1, '22222222-2222-4222-8222-222222222222');
+SELECT 'projects' AS t, count(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted,
+       count(DISTINCT (deleted_at, deleted_by)) FILTER (WHERE deleted_at IS NOT NULL) AS stamps
+  FROM regress_projects WHERE id = 1
+UNION ALL SELECT 'datasets', count(*) FILTER (WHERE deleted_at IS NOT NULL),
+       count(DISTINCT (deleted_at, deleted_by)) FILTER (WHERE deleted_at IS NOT NULL)
+  FROM regress_datasets WHERE project_id = 1
+UNION ALL SELECT 'folders (self-reference, every level)', count(*) FILTER (WHERE deleted_at IS NOT NULL), NULL
+  FROM regress_folders WHERE project_id = 1;
+-- the same deleted_at and deleted_by across tables, except the earlier delete
+SELECT count(DISTINCT (x.deleted_at, x.deleted_by)) AS cascade_stamps FROM (
+    SELECT deleted_at, deleted_by FROM regress_projects WHERE id = 1
+    UNION ALL SELECT deleted_at, deleted_by FROM regress_datasets WHERE project_id = 1 AND id <> 'd3'
+    UNION ALL SELECT deleted_at, deleted_by FROM regress_folders WHERE project_id = 1) x;
+-- tables not enabled are left alone (regress_notes), the _active views hide deleted rows
+SELECT count(*) AS notes FROM regress_notes;
+SELECT count(*) AS live_projects FROM regress_projects_active;
+SELECT lifecycle.soft_delete_cascade('regress_projects', 1);  -- nothing live: empty report
+
+--
+-- exact restore: exactly the cascade's rows come back
+--
+SELECT lifecycle.restore_cascade('regress_projects', 1);
+SELECT id, deleted_at IS NOT NULL AS still_deleted FROM regress_datasets WHERE project_id = 1 ORDER BY id;
+SELECT count(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted_folders FROM regress_folders;
+SELECT lifecycle.restore_deleted('regress_projects', 1);      -- not deleted: false
+SELECT lifecycle.restore_deleted('regress_datasets', 'd3');   -- its own cascade
+-- several trees deleted and restored in one transaction stay apart
+BEGIN;
+SELECT lifecycle.soft_delete('regress_datasets', 'd4');
+SELECT lifecycle.soft_delete('regress_projects', 2);
+SELECT lifecycle.soft_delete('regress_accounts', 'a0000000-0000-4000-8000-000000000001');
+SELECT lifecycle.restore_cascade('regress_accounts', 'a0000000-0000-4000-8000-000000000001');
+SELECT 'project 2' AS row, deleted_at IS NOT NULL AS deleted FROM regress_projects WHERE id = 2
+UNION ALL SELECT 'dataset d4', deleted_at IS NOT NULL FROM regress_datasets WHERE id = 'd4'
+UNION ALL SELECT 'project 1', deleted_at IS NOT NULL FROM regress_projects WHERE id = 1;
+SELECT lifecycle.restore_deleted('regress_projects', 2);
+SELECT id, deleted_at IS NOT NULL AS deleted FROM regress_datasets WHERE project_id = 2 ORDER BY id;
+COMMIT;
+SELECT lifecycle.restore_deleted('regress_datasets', 'd4');
+
+--
+-- no live row under a deleted one
+--
+SELECT lifecycle.soft_delete_account('a0000000-0000-4000-8000-000000000001');  -- no tenant table yet
+SELECT lifecycle.soft_delete('regress_projects', 3);
+INSERT INTO regress_datasets VALUES ('d10', 3, 'under a deleted project');
+UPDATE regress_datasets SET project_id = 3 WHERE id = 'd1';
+INSERT INTO regress_datasets (id, project_id, name, deleted_at) VALUES ('d11', 3, 'born deleted', now());
+SELECT lifecycle.restore_deleted('regress_datasets', 'd2');  -- its project is deleted
+SELECT lifecycle.restore_deleted('regress_projects', 3);
+SELECT id, deleted_at IS NOT NULL AS deleted FROM regress_datasets WHERE project_id = 3 ORDER BY id;
+-- a row whose other parent another cascade deleted stays deleted on restore:
+-- folder 5 (project 1) under folder 4 (project 2)
+INSERT INTO regress_folders VALUES (5, 1, 4);
+SELECT lifecycle.soft_delete_cascade('regress_folders', 4);
+SELECT lifecycle.soft_delete_cascade('regress_projects', 1);
+SELECT lifecycle.restore_cascade('regress_folders', 4);       -- folder 5 stays: project 1 is deleted
+SELECT lifecycle.restore_cascade('regress_projects', 1);      -- folder 5 stays: not this cascade's
+SELECT id, deleted_at IS NOT NULL AS deleted FROM regress_folders ORDER BY id;
+SELECT lifecycle.restore_deleted('regress_folders', 5);
+DELETE FROM regress_folders WHERE id = 5;
+
+--
+-- intercepted DELETE
+--
+SELECT lifecycle.enable_soft_delete('regress_projects', intercept_delete => true);
+DELETE FROM regress_projects WHERE id = 2;
+SELECT id, deleted_at IS NOT NULL AS deleted FROM regress_projects ORDER BY id;
+SELECT count(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted_datasets_of_2
+  FROM regress_datasets WHERE project_id = 2;
+DELETE FROM regress_projects WHERE id = 2;                   -- already deleted: nothing
+SELECT lifecycle.restore_cascade('regress_projects', 2);
+
+--
+-- permanent_delete: only a soft-deleted row, and foreign keys decide
+--
+SELECT lifecycle.permanent_delete('regress_columns', 5);     -- live
+SELECT lifecycle.permanent_delete('regress_columns', 1);
+SELECT lifecycle.permanent_delete('regress_columns', 1);     -- gone
+SELECT lifecycle.soft_delete('regress_projects', 3);
+SELECT lifecycle.permanent_delete('regress_projects', 3);    -- soft-deleted children still reference it
+-- with intercept_delete on, and ON DELETE CASCADE from a table not enabled
+INSERT INTO regress_projects VALUES (4, 'a0000000-0000-4000-8000-000000000002', 'p4');
+INSERT INTO regress_notes VALUES (3, 4);
+DELETE FROM regress_projects WHERE id = 4;
+SELECT lifecycle.permanent_delete('regress_projects', 4);
+SELECT (SELECT count(*) FROM regress_projects WHERE id = 4) AS project_4,
+       (SELECT count(*) FROM regress_notes WHERE project_id = 4) AS its_notes;
+
+--
+-- cleanup_soft_deleted_records: old enough rows and their soft-deleted
+-- descendants, children first
+--
+UPDATE regress_projects SET deleted_at = deleted_at - interval '100 days' WHERE id = 3;
+SELECT lifecycle.cleanup_soft_deleted_records('regress_projects', 90);
+SELECT (SELECT count(*) FROM regress_projects WHERE id = 3) AS project_3,
+       (SELECT count(*) FROM regress_datasets WHERE project_id = 3) AS its_datasets,
+       (SELECT count(*) FROM regress_columns c JOIN regress_datasets d ON d.id = c.dataset_id
+         WHERE d.project_id = 3) AS their_columns;
+SELECT lifecycle.cleanup_soft_deleted_records('regress_columns');  -- default 90 days: nothing that old
+SELECT lifecycle.cleanup_soft_deleted_records('regress_columns', 0);
+SELECT lifecycle.cleanup_soft_deleted_records('regress_columns', -1);
+
+--
+-- soft_delete_stats
+--
+SELECT * FROM lifecycle.soft_delete_stats ORDER BY table_name::text;
+
+--
+-- RLS: the caller's authority decides; deleted rows hidden by the SELECT
+-- policy do not make the soft delete fail (the Supabase trap)
+--
+CREATE TABLE regress_docs (id int PRIMARY KEY, owner name NOT NULL, body text);
+INSERT INTO regress_docs VALUES (1, 'regress_member', 'mine'), (2, 'postgres', 'theirs'), (3, 'regress_member', 'also mine');
+SELECT lifecycle.enable_soft_delete('regress_docs');
+ALTER TABLE regress_docs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY live_own ON regress_docs FOR SELECT USING (deleted_at IS NULL AND owner = current_user);
+CREATE POLICY upd_own ON regress_docs FOR UPDATE USING (owner = current_user);
+GRANT SELECT, UPDATE, DELETE ON regress_docs TO regress_member;
+SET ROLE regress_member;
+-- the trap: a plain UPDATE fails its own SELECT policy
+UPDATE regress_docs SET deleted_at = now() WHERE id = 1;
+SELECT lifecycle.soft_delete('regress_docs', 1);
+SELECT lifecycle.soft_delete('regress_docs', 2);             -- not its row
+SELECT lifecycle.restore_deleted('regress_docs', 1);         -- hidden once deleted
+SELECT lifecycle.permanent_delete('regress_docs', 1);
+SELECT id FROM regress_docs;
+RESET ROLE;
+SELECT id, deleted_at IS NOT NULL AS deleted FROM regress_docs ORDER BY id;
+REVOKE UPDATE ON regress_docs FROM regress_member;
+SET ROLE regress_member;
+SELECT lifecycle.soft_delete('regress_docs', 3);             -- no UPDATE privilege
+SELECT lifecycle.enable_soft_delete('regress_docs');         -- not the owner
+SELECT lifecycle.cleanup_soft_deleted_records('regress_docs', 0);
+RESET ROLE;
+
+--
+-- errors: each clear, nothing changed
+--
+SELECT lifecycle.soft_delete('regress_notes', 1);            -- not enabled
+SELECT lifecycle.soft_delete('regress_tags', 1);             -- no single-column primary key
+SELECT lifecycle.soft_delete('regress_projects', NULL::bigint);
+SELECT lifecycle.soft_delete(NULL, 1);
+SELECT lifecycle.soft_delete('regress_projects_active', 1);  -- a view
+SELECT lifecycle.soft_delete('regress_nothing', 1);
+SELECT lifecycle.soft_delete_account(NULL);
+SELECT lifecycle.set_tenant_table('regress_projects');       -- key is not uuid
+SELECT lifecycle.set_tenant_table('regress_notes');          -- not enabled
+SELECT lifecycle.soft_delete_account('a0000000-0000-4000-8000-000000000002');
+
+--
+-- the tenant table
+--
+SELECT lifecycle.set_tenant_table('regress_accounts');
+SELECT lifecycle.soft_delete_account('a0000000-0000-4000-8000-000000000002');
+SELECT lifecycle.restore_account('a0000000-0000-4000-8000-000000000002');
+SELECT lifecycle.restore_account('a0000000-0000-4000-8000-000000000002');
+
+--
+-- disable_soft_delete keeps the columns and their data; dropping forgets
+--
+SELECT lifecycle.soft_delete('regress_columns', 6);
+SELECT lifecycle.disable_soft_delete('regress_columns');
+SELECT lifecycle.disable_soft_delete('regress_columns');
+SELECT count(*) AS views FROM pg_class WHERE relname = 'regress_columns_active';
+SELECT count(*) FILTER (WHERE deleted_at IS NOT NULL) AS still_marked FROM regress_columns;
+DROP TABLE regress_tags CASCADE;
+SELECT relid FROM lifecycle.soft_delete_tables ORDER BY relid::text;
+
+SET client_min_messages = warning;
+DROP TABLE regress_docs, regress_notes, regress_folders, regress_columns, regress_datasets,
+           regress_projects, regress_accounts, regress_wrong CASCADE;
+RESET client_min_messages;
+SELECT count(*) AS tables_left FROM lifecycle.soft_delete_tables;
+SELECT count(*) AS tenant_left FROM lifecycle.soft_delete_tenant;
+RESET request.jwt.claims;
+DROP ROLE regress_member;
+DROP EXTENSION pg_lifecycle;
