@@ -84,6 +84,20 @@ ALTER TABLE regress_items DROP CONSTRAINT regress_stamped;
 DROP INDEX regress_items_updated_at, regress_items_updated_by;
 RESET request.jwt.claims;
 
+-- Soft delete and restore change only deleted_at/deleted_by: not an edit,
+-- so the stamps stay and a restored row is exactly as it was.
+CREATE TABLE regress_sd (id int PRIMARY KEY, v text, updated_at timestamptz,
+                         updated_by uuid, deleted_at timestamptz, deleted_by uuid);
+SELECT lifecycle.enable_updated_at('regress_sd', 'updated_at', 'updated_by');
+INSERT INTO regress_sd VALUES (1, 'a', '2000-01-01', NULL, NULL, NULL);
+SET request.jwt.claims = '{"sub": "77777777-7777-7777-7777-777777777777"}';
+UPDATE regress_sd SET deleted_at = '2020-01-01', deleted_by = '77777777-7777-7777-7777-777777777777';
+SELECT updated_at, updated_by, deleted_at FROM regress_sd;
+UPDATE regress_sd SET deleted_at = NULL, deleted_by = NULL;
+SELECT updated_at, updated_by, deleted_at FROM regress_sd;
+RESET request.jwt.claims;
+DROP TABLE regress_sd;
+
 -- enable_updated_at is idempotent, and re-running it changes the options.
 SELECT lifecycle.enable_updated_at('regress_items', actor_column => 'updated_by');
 SELECT lifecycle.enable_updated_at('regress_items');

@@ -33,6 +33,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "storage/backendid.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -615,16 +616,23 @@ sd_cascade(Oid root, bool restore, Datum stamp, Datum actor, bool actor_null,
 	PG_END_TRY();
 }
 
-/* A deleted_at unique to this cascade in this backend, increasing. */
+/*
+ * A deleted_at that no other cascade has: the clock to the millisecond,
+ * with this backend's slot (unique among running backends) in the
+ * microseconds, and strictly increasing within the backend.  Restore finds
+ * a cascade's rows by this stamp (and deleted_by), so it must not repeat.
+ */
 static TimestampTz
 sd_next_stamp(void)
 {
+	TimestampTz slot = MyBackendId % 1000;
 	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz stamp = now - now % 1000 + slot;
 
-	if (now <= sd_last_stamp)
-		now = sd_last_stamp + 1;
-	sd_last_stamp = now;
-	return now;
+	if (stamp <= sd_last_stamp)
+		stamp = sd_last_stamp - sd_last_stamp % 1000 + 1000 + slot;
+	sd_last_stamp = stamp;
+	return stamp;
 }
 
 /* ---------- the root row, checked as the caller ---------- */

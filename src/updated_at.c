@@ -47,6 +47,8 @@ typedef struct UaTriggerInfo
 	AttrNumber	ts_attnum;
 	Oid			ts_type;		/* TIMESTAMPTZOID or TIMESTAMPOID */
 	AttrNumber	actor_attnum;	/* InvalidAttrNumber when none */
+	AttrNumber	deleted_at;		/* soft-delete columns, not an edit */
+	AttrNumber	deleted_by;
 } UaTriggerInfo;
 
 static HTAB *ua_cache = NULL;
@@ -132,6 +134,14 @@ ua_resolve_column(Relation rel, const char *colname, bool is_actor, Oid *typid)
 	return InvalidAttrNumber;	/* keep compiler quiet */
 }
 
+static AttrNumber
+ua_optional_column(Relation rel, const char *name)
+{
+	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), name);
+
+	return attnum > 0 ? attnum : InvalidAttrNumber;
+}
+
 /*
  * Trigger arguments: [timestamp_column [, actor_column]] and, anywhere, the
  * word 'always'.  No argument means 'updated_at' and no actor.
@@ -165,6 +175,8 @@ ua_parse_args(Relation rel, Trigger *trigger, UaTriggerInfo *info)
 	info->ts_attnum = ua_resolve_column(rel, colnames[0], false, &info->ts_type);
 	info->actor_attnum = colnames[1] ?
 		ua_resolve_column(rel, colnames[1], true, &ignored) : InvalidAttrNumber;
+	info->deleted_at = ua_optional_column(rel, "deleted_at");
+	info->deleted_by = ua_optional_column(rel, "deleted_by");
 }
 
 static UaTriggerInfo *
@@ -218,7 +230,11 @@ ua_stamps_differ(TriggerData *trigdata, UaTriggerInfo *info)
 		 ua_column_differs(trigdata, info->actor_attnum));
 }
 
-/* True when some column other than the stamped ones differs. */
+/*
+ * True when some column other than the stamped ones differs.  deleted_at and
+ * deleted_by do not count: soft delete and restore are not edits, and a
+ * restored row must come back exactly as it was, updated_at included.
+ */
 static bool
 ua_row_changed(TriggerData *trigdata, UaTriggerInfo *info)
 {
@@ -232,7 +248,8 @@ ua_row_changed(TriggerData *trigdata, UaTriggerInfo *info)
 		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
 
 		if (att->attisdropped || att->attnum == info->ts_attnum ||
-			att->attnum == info->actor_attnum)
+			att->attnum == info->actor_attnum || att->attnum == info->deleted_at ||
+			att->attnum == info->deleted_by)
 			continue;
 		if (ua_column_differs(trigdata, att->attnum))
 			return true;

@@ -21,15 +21,28 @@ q postgres "CREATE DATABASE $src" >/dev/null
 "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d $src >/dev/null <<'SQL' || { echo "not ok - set up source database"; exit 1; }
 CREATE EXTENSION pg_lifecycle;
 CREATE SCHEMA app;
+CREATE TABLE app.accounts (id uuid PRIMARY KEY, name text);
 CREATE TABLE app.projects (id bigint PRIMARY KEY, name text,
+                           account_id uuid REFERENCES app.accounts,
                            updated_at timestamptz NOT NULL DEFAULT now(), updated_by uuid);
+CREATE TABLE app.tasks (id int PRIMARY KEY, project_id bigint REFERENCES app.projects, title text);
 CREATE TABLE app.notes (id int PRIMARY KEY, body text, modified timestamp);
 SELECT lifecycle.enable_updated_at('app.projects', 'updated_at', 'updated_by');
 CREATE TRIGGER notes_stamp BEFORE UPDATE ON app.notes
     FOR EACH ROW EXECUTE FUNCTION lifecycle.update_updated_at_column('modified');
-INSERT INTO app.projects VALUES (1, 'alpha', '2001-01-01 00:00:00+00', NULL),
-                                (2, 'beta',  '2002-02-02 00:00:00+00', NULL);
+INSERT INTO app.accounts VALUES ('acc00000-0000-4000-8000-000000000001', 'acme');
+INSERT INTO app.projects VALUES (1, 'alpha', 'acc00000-0000-4000-8000-000000000001', '2001-01-01 00:00:00+00', NULL),
+                                (2, 'beta',  'acc00000-0000-4000-8000-000000000001', '2002-02-02 00:00:00+00', NULL);
 INSERT INTO app.notes VALUES (1, 'n', '2003-03-03');
+-- soft delete: a tenant table, a cascade done before the dump, one earlier
+-- delete that the restore after the dump must leave alone
+SELECT lifecycle.enable_soft_delete('app.accounts');
+SELECT lifecycle.enable_soft_delete('app.projects');
+SELECT lifecycle.enable_soft_delete('app.tasks', intercept_delete => true);
+SELECT lifecycle.set_tenant_table('app.accounts');
+INSERT INTO app.tasks SELECT g, 1 + g % 2, 'task ' || g FROM generate_series(1, 10) g;
+DELETE FROM app.tasks WHERE id = 1;
+SELECT lifecycle.soft_delete_account('acc00000-0000-4000-8000-000000000001');
 SQL
 
 "$PGBIN/pg_dump" -Fc -f "$dump" $src || { echo "not ok - pg_dump"; exit 1; }
@@ -45,11 +58,19 @@ check "extension restored at its version" "0.1.0" \
     "$(q $dst "SELECT extversion FROM pg_extension WHERE extname = 'pg_lifecycle'")"
 check "configuration rows restored (pg_extension_config_dump)" "app.projects|updated_at|updated_by" \
     "$(q $dst "SELECT relid::text, timestamp_column, actor_column FROM lifecycle.updated_at_tables")"
+check "soft delete configuration restored" "app.accounts false,app.projects false,app.tasks true|app.accounts" \
+    "$(q $dst "SELECT string_agg(relid::text || ' ' || intercept_delete, ',' ORDER BY relid::text) FROM lifecycle.soft_delete_tables")|$(q $dst "SELECT tenant_table::text FROM lifecycle.soft_delete_tenant")"
+check "soft-deleted rows restored as deleted" "13" \
+    "$(q $dst "SELECT (SELECT count(*) FROM app.accounts WHERE deleted_at IS NOT NULL) + (SELECT count(*) FROM app.projects WHERE deleted_at IS NOT NULL) + (SELECT count(*) FROM app.tasks WHERE deleted_at IS NOT NULL)")"
+check "restore_account after the restore brings back exactly the cascade" '{"app.tasks": 9, "app.accounts": 1, "app.projects": 2}|1' \
+    "$(q $dst "SELECT lifecycle.restore_account('acc00000-0000-4000-8000-000000000001')")|$(q $dst "SELECT count(*) FROM app.tasks WHERE deleted_at IS NOT NULL")"
+check "intercepted DELETE still soft-deletes after the restore" "1|t" \
+    "$(q $dst "DELETE FROM app.tasks WHERE id = 2; SELECT count(*) FROM app.tasks WHERE id = 2")|$(q $dst "SELECT deleted_at IS NOT NULL FROM app.tasks WHERE id = 2")"
 check "data restored unchanged" \
     "$(q $src "SELECT string_agg(format('%s %s %s', id, name, updated_at), ',' ORDER BY id) FROM app.projects")" \
     "$(q $dst "SELECT string_agg(format('%s %s %s', id, name, updated_at), ',' ORDER BY id) FROM app.projects")"
-check "triggers restored" "lifecycle_updated_at,notes_stamp" \
-    "$(q $dst "SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE NOT tgisinternal")"
+check "triggers restored" "lifecycle_soft_delete_guard_ins,lifecycle_soft_delete_guard_upd,lifecycle_soft_delete_intercept,lifecycle_updated_at,notes_stamp" \
+    "$(q $dst "SELECT string_agg(DISTINCT tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE NOT tgisinternal")"
 check "restored trigger stamps time and actor" "t|99999999-9999-4999-8999-999999999999" \
     "$(q $dst "SET request.jwt.claims = '{\"sub\": \"99999999-9999-4999-8999-999999999999\"}';
                UPDATE app.projects SET name = 'alpha 2' WHERE id = 1 RETURNING updated_at = now(), updated_by")"
@@ -58,7 +79,7 @@ check "restored drop-in trigger stamps" "t" \
 check "no-op update keeps the restored stamp" "2002-02-02 00:00:00+00" \
     "$(q $dst "SET timezone = 'UTC'; UPDATE app.projects SET name = name WHERE id = 2 RETURNING updated_at")"
 q $dst "SELECT lifecycle.disable_updated_at('app.projects')" >/dev/null
-check "disable_updated_at works after restore" "0|1" \
-    "$(q $dst "SELECT count(*), (SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal) FROM lifecycle.updated_at_tables")"
+check "disable_updated_at works after restore" "0|notes_stamp" \
+    "$(q $dst "SELECT count(*), (SELECT string_agg(tgname, ',') FROM pg_trigger WHERE NOT tgisinternal AND tgname NOT LIKE 'lifecycle_soft%') FROM lifecycle.updated_at_tables")"
 
 for db in $src $dst; do q postgres "DROP DATABASE $db" >/dev/null; done
