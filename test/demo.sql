@@ -79,3 +79,52 @@ SELECT lifecycle.current_actor() AS current_actor, lifecycle.current_actor_role(
 UPDATE projects SET description = 'Nightly sync' WHERE name = 'Lakehouse';
 COMMIT;
 SELECT * FROM demo_projects WHERE name = 'Lakehouse';
+
+\echo
+\echo '== 6. Soft delete on the tenant tree: SELECT lifecycle.enable_soft_delete(tbl) for each table'
+SELECT count(*) AS tables_enabled
+  FROM (SELECT lifecycle.enable_soft_delete(t)
+          FROM unnest('{accounts,account_users,projects,workspaces,connections,datasets,columns}'::regclass[]) t) s;
+\echo '   each table got deleted_at, deleted_by and a view <table>_active (security_invoker: RLS still applies)'
+
+\echo
+\echo '== 7. Bob deletes one dataset through the API: lifecycle.soft_delete(''datasets'', id)'
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "b0b00000-0000-4000-8000-000000000002", "role": "authenticated"}';
+SELECT lifecycle.soft_delete('datasets', d.id) AS bob_deleted_table_1
+  FROM datasets d JOIN workspaces w ON w.id = d.workspace_id JOIN projects p ON p.id = w.project_id
+ WHERE p.name = 'Data Warehouse' AND d.name = 'table_1';
+COMMIT;
+
+\echo
+\echo '== 8. Alice, the owner, closes the Acme account: one call, every table below it'
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "a11ce000-0000-4000-8000-000000000001", "role": "authenticated"}';
+SELECT jsonb_pretty(lifecycle.soft_delete_account('acc00000-0000-4000-8000-000000000ac1')) AS soft_delete_account;
+COMMIT;
+SELECT * FROM lifecycle.soft_delete_stats ORDER BY table_name::text;
+SELECT (SELECT count(*) FROM projects_active) AS live_projects,
+       (SELECT count(*) FROM datasets_active) AS live_datasets,
+       (SELECT count(*) FROM columns_active) AS live_columns;
+
+\echo
+\echo '== 9. Support restores the account (service_role): exactly what the closing removed'
+\echo '   comes back; the dataset Bob deleted before stays deleted'
+BEGIN;
+SET LOCAL ROLE service_role;
+SET LOCAL request.jwt.claims = '{"role": "service_role"}';
+SELECT jsonb_pretty(lifecycle.restore_account('acc00000-0000-4000-8000-000000000ac1')) AS restore_account;
+COMMIT;
+SELECT d.name AS dataset, d.deleted_at IS NOT NULL AS deleted, u.email AS deleted_by
+  FROM datasets d LEFT JOIN auth.users u ON u.id = d.deleted_by
+ WHERE d.deleted_at IS NOT NULL;
+SELECT * FROM lifecycle.soft_delete_stats ORDER BY table_name::text;
+
+\echo
+\echo '== 10. No live row under a deleted one: adding a column to Bob''s deleted dataset fails'
+\set ON_ERROR_STOP off
+INSERT INTO columns (account_id, dataset_id, name, data_type)
+SELECT account_id, id, 'new_col', 'text' FROM datasets WHERE deleted_at IS NOT NULL;
+\set ON_ERROR_STOP on
