@@ -211,6 +211,46 @@ SELECT lifecycle.cleanup_soft_deleted_records('regress_docs', 0);
 RESET ROLE;
 
 --
+-- what runs under the switched role cannot be hijacked: statements resolve
+-- operators in pg_catalog only, and the tables' own triggers run as the
+-- table owner (as foreign-key triggers do), never as the extension owner
+--
+CREATE ROLE regress_owner;
+CREATE SCHEMA regress_evil;
+CREATE FUNCTION regress_evil.ts_eq(timestamptz, timestamptz) RETURNS boolean
+LANGUAGE plpgsql AS $$ BEGIN RAISE NOTICE 'hijacked as %', current_user; RETURN $1 = $2; END $$;
+CREATE OPERATOR regress_evil.= (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = regress_evil.ts_eq);
+GRANT USAGE ON SCHEMA regress_evil TO PUBLIC;
+CREATE TABLE regress_owned (id int PRIMARY KEY);
+CREATE TABLE regress_owned_child (id int PRIMARY KEY, parent_id int REFERENCES regress_owned);
+CREATE TABLE regress_trigger_log (who name);
+GRANT INSERT ON regress_trigger_log TO regress_owner;
+GRANT CREATE ON SCHEMA public TO regress_owner;    -- for the _active views
+ALTER TABLE regress_owned OWNER TO regress_owner;
+ALTER TABLE regress_owned_child OWNER TO regress_owner;
+CREATE FUNCTION regress_log_user() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO public.regress_trigger_log VALUES (current_user); RETURN NEW; END $$;
+CREATE TRIGGER log_user AFTER UPDATE ON regress_owned_child FOR EACH ROW EXECUTE FUNCTION regress_log_user();
+SET ROLE regress_owner;
+SELECT lifecycle.enable_soft_delete('regress_owned');
+SELECT lifecycle.enable_soft_delete('regress_owned_child');
+INSERT INTO regress_owned VALUES (1);
+INSERT INTO regress_owned_child VALUES (1, 1);
+RESET ROLE;
+SET search_path = regress_evil, pg_catalog, public;
+SELECT lifecycle.soft_delete_cascade('public.regress_owned', 1);
+SELECT lifecycle.restore_cascade('public.regress_owned', 1);
+RESET search_path;
+SELECT who, count(*) FROM regress_trigger_log GROUP BY who;
+DROP TABLE regress_owned_child, regress_owned, regress_trigger_log CASCADE;
+DROP FUNCTION regress_log_user();
+SET client_min_messages = warning;
+DROP SCHEMA regress_evil CASCADE;
+RESET client_min_messages;
+REVOKE CREATE ON SCHEMA public FROM regress_owner;
+DROP ROLE regress_owner;
+
+--
 -- errors: each clear, nothing changed
 --
 SELECT lifecycle.soft_delete('regress_notes', 1);            -- not enabled

@@ -14,6 +14,7 @@
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/objectaddress.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -22,6 +23,8 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/syscache.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -106,10 +109,56 @@ lifecycle_become_owner(LifecycleUserSave *save)
 						   SECURITY_RESTRICTED_OPERATION);
 }
 
+/*
+ * Switch to the owner of a table to read or write it after the caller's
+ * authority has been checked, as PostgreSQL's own foreign-key triggers do:
+ * the table's triggers then run with its owner's rights, never with the
+ * extension owner's, and the owner's access is not limited by its RLS.
+ */
+void
+lifecycle_become_table_owner(Oid relid, LifecycleUserSave *save)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	GetUserIdAndSecContext(&save->userid, &save->sec_context);
+	SetUserIdAndSecContext(owner,
+						   save->sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+}
+
 void
 lifecycle_restore_user(LifecycleUserSave *save)
 {
 	SetUserIdAndSecContext(save->userid, save->sec_context);
+}
+
+/*
+ * Statements the extension runs resolve operators and functions in
+ * pg_catalog only, whatever the caller's search_path: otherwise a user could
+ * plant an operator that runs with the rights of the role we switched to.
+ * Returns the GUC nest level to pass to lifecycle_unpin_search_path(); an
+ * error unwinds it by itself.
+ */
+int
+lifecycle_pin_search_path(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	return nestlevel;
+}
+
+void
+lifecycle_unpin_search_path(int nestlevel)
+{
+	AtEOXact_GUC(true, nestlevel);
 }
 
 /* Run one statement through SPI (connected by the caller). */

@@ -28,7 +28,10 @@ typedef struct LifecycleUserSave
 } LifecycleUserSave;
 
 extern void lifecycle_become_owner(LifecycleUserSave *save);
+extern void lifecycle_become_table_owner(Oid relid, LifecycleUserSave *save);
 extern void lifecycle_restore_user(LifecycleUserSave *save);
+extern int	lifecycle_pin_search_path(void);
+extern void lifecycle_unpin_search_path(int nestlevel);
 extern void lifecycle_spi_exec(const char *sql, int expected, int nargs,
 							   Oid *argtypes, Datum *values, const char *nulls);
 

@@ -170,23 +170,27 @@ sd_cache_init(void)
 }
 
 /*
- * An operation starts / ends.  Replaced entries are freed when an operation
- * starts and none is running, so that no plan being executed is freed.  An
- * operation that fails leaves the depth raised until the transaction ends,
- * which only delays the freeing.
+ * An operation starts / ends: connect to SPI and pin search_path.  Replaced
+ * entries are freed when an operation starts and none is running, so that
+ * no plan being executed is freed.  An operation that fails leaves the depth
+ * raised until the transaction ends, which only delays the freeing.
  */
-static void
+static int
 sd_enter(void)
 {
+	SPI_connect();
 	if (sd_depth == 0)
 		sd_free_graveyard();
 	sd_depth++;
+	return lifecycle_pin_search_path();
 }
 
 static void
-sd_leave(void)
+sd_leave(int nestlevel)
 {
+	lifecycle_unpin_search_path(nestlevel);
 	sd_depth--;
+	SPI_finish();
 }
 
 static bool
@@ -595,8 +599,13 @@ sd_cascade(Oid root, bool restore, Datum stamp, Datum actor, bool actor_null,
 			foreach(lc, children)
 			{
 				SdFk	   *fk = lfirst(lc);
-				int			rc = SPI_execute_plan(sd_fk_plan(parent, fk, restore),
-												  values, nulls, false, 0);
+				SPIPlanPtr	plan = sd_fk_plan(parent, fk, restore);
+				LifecycleUserSave save;
+				int			rc;
+
+				lifecycle_become_table_owner(fk->child, &save);
+				rc = SPI_execute_plan(plan, values, nulls, false, 0);
+				lifecycle_restore_user(&save);
 
 				if (rc != SPI_OK_UPDATE)
 					elog(ERROR, "cascade on \"%s\" failed: %s", get_rel_name(fk->child),
@@ -707,7 +716,7 @@ sd_check_row(SdTable *t, Datum key, const char *what)
 										  1, &isnull)) ? SD_ROW_DELETED : SD_ROW_LIVE;
 
 	/* not visible to the caller: does it exist at all? */
-	lifecycle_become_owner(&save);
+	lifecycle_become_table_owner(t->relid, &save);
 	rc = SPI_execute_plan(sd_state_plan(t), values, NULL, true, 1);
 	lifecycle_restore_user(&save);
 	if (rc != SPI_OK_SELECT)
@@ -770,7 +779,7 @@ sd_delete_root(SdTable *t, Datum key, Datum actor, bool actor_null, SdReport *re
 	values[0] = key;
 	values[1] = stamp;
 	values[2] = actor;
-	lifecycle_become_owner(&save);
+	lifecycle_become_table_owner(t->relid, &save);
 	rc = SPI_execute_plan(t->delete_plan, values, nulls, false, 0);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "soft delete failed: %s", SPI_result_code_string(rc));
@@ -807,7 +816,7 @@ sd_restore_root(SdTable *t, Datum key, SdReport *rep)
 
 		t->restore_plan = sd_prepare(t, sql, 2, argtypes);
 	}
-	lifecycle_become_owner(&save);
+	lifecycle_become_table_owner(t->relid, &save);
 	sd_row_stamps(t, key, &stamp, &actor, &actor_null);
 	values[0] = key;
 	values[1] = stamp;
@@ -840,6 +849,7 @@ static Datum
 sd_run(FunctionCallInfo fcinfo, Oid relid, int keyarg, int actorarg,
 	   bool restore, bool report, const char *funcname)
 {
+	int			nest;
 	MemoryContext callercxt = CurrentMemoryContext;
 	SdReport	rep = {NIL, NIL};
 	SdTable    *t;
@@ -847,8 +857,7 @@ sd_run(FunctionCallInfo fcinfo, Oid relid, int keyarg, int actorarg,
 	bool		done;
 	char	   *json = NULL;
 
-	SPI_connect();
-	sd_enter();
+	nest = sd_enter();
 	t = sd_enabled_table(relid, funcname);
 	sd_require_key(t, funcname);
 	if (PG_ARGISNULL(keyarg))
@@ -870,8 +879,7 @@ sd_run(FunctionCallInfo fcinfo, Oid relid, int keyarg, int actorarg,
 		json = sd_report_text(&rep);
 		MemoryContextSwitchTo(old);
 	}
-	sd_leave();
-	SPI_finish();
+	sd_leave(nest);
 	if (report)
 		return DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
 	return BoolGetDatum(done);
@@ -943,14 +951,15 @@ sd_tenant_table(void)
 static Datum
 sd_run_account(FunctionCallInfo fcinfo, bool restore)
 {
+	int			nest;
 	Oid			relid;
 	const char *funcname = restore ? "restore_account" : "soft_delete_account";
 
 	if (PG_ARGISNULL(0))
 		sd_null_error("account_id", "Pass the id of the account.");
-	SPI_connect();
+	nest = sd_enter();
 	relid = sd_tenant_table();
-	SPI_finish();
+	sd_leave(nest);
 	return sd_run(fcinfo, relid, 0, 1, restore, true, funcname);
 }
 
@@ -977,6 +986,7 @@ PG_FUNCTION_INFO_V1(permanent_delete);
 Datum
 permanent_delete(PG_FUNCTION_ARGS)
 {
+	int			nest;
 	Oid			relid = sd_table_arg(fcinfo, "Pass the table, e.g. lifecycle.permanent_delete('public.projects', id).");
 	SdTable    *t;
 	Datum		key;
@@ -988,8 +998,7 @@ permanent_delete(PG_FUNCTION_ARGS)
 	int			rc;
 	uint64		removed;
 
-	SPI_connect();
-	sd_enter();
+	nest = sd_enter();
 	t = sd_enabled_table(relid, "permanent_delete");
 	sd_require_key(t, "permanent_delete");
 	key = sd_key_datum(fcinfo, t);
@@ -997,15 +1006,14 @@ permanent_delete(PG_FUNCTION_ARGS)
 	values[0] = key;
 	argtypes[0] = t->key_type;
 
-	lifecycle_become_owner(&save);
+	lifecycle_become_table_owner(t->relid, &save);
 	rc = SPI_execute_plan(sd_state_plan(t), values, NULL, true, 1);
 	lifecycle_restore_user(&save);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "row lookup failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
 	{
-		sd_leave();
-		SPI_finish();
+		sd_leave(nest);
 		PG_RETURN_BOOL(false);
 	}
 	SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -1040,8 +1048,7 @@ permanent_delete(PG_FUNCTION_ARGS)
 						get_rel_name(relid)),
 				 errdetail("The row exists, but the row-level security policies of the current role do not let it delete the row."),
 				 errhint("Act as a role whose policies allow deleting soft-deleted rows, such as service_role.")));
-	sd_leave();
-	SPI_finish();
+	sd_leave(nest);
 	PG_RETURN_BOOL(true);
 }
 
@@ -1085,7 +1092,12 @@ sd_purge_exec(SdPurgeNode *node, const char *verb, Datum cutoff)
 	Datum		values[1] = {cutoff};
 	char	   *sql = psprintf("%s %s a%d WHERE %s", verb, sd_lookup(node->relid)->qualname,
 							   node->depth, node->pred);
-	int			rc = SPI_execute_with_args(sql, 1, argtypes, values, NULL, false, 0);
+	LifecycleUserSave save;
+	int			rc;
+
+	lifecycle_become_table_owner(node->relid, &save);
+	rc = SPI_execute_with_args(sql, 1, argtypes, values, NULL, false, 0);
+	lifecycle_restore_user(&save);
 
 	if (rc != SPI_OK_SELECT && rc != SPI_OK_DELETE)
 		elog(ERROR, "cleanup failed: %s", SPI_result_code_string(rc));
@@ -1101,13 +1113,13 @@ PG_FUNCTION_INFO_V1(cleanup_soft_deleted_records);
 Datum
 cleanup_soft_deleted_records(PG_FUNCTION_ARGS)
 {
+	int			nest;
 	Oid			relid = sd_table_arg(fcinfo, "Pass the table, e.g. lifecycle.cleanup_soft_deleted_records('public.projects', 90).");
 	int32		days;
 	Relation	rel;
 	Datum		cutoff;
 	List	   *nodes = NIL;
 	SdPurgeNode *root;
-	LifecycleUserSave save;
 	uint64		removed = 0;
 	int			i;
 
@@ -1128,10 +1140,8 @@ cleanup_soft_deleted_records(PG_FUNCTION_ARGS)
 								 DirectFunctionCall7(make_interval, 0, 0, 0, Int32GetDatum(days),
 													 0, 0, Float8GetDatum(0)));
 
-	SPI_connect();
-	sd_enter();
+	nest = sd_enter();
 	sd_enabled_table(relid, "cleanup_soft_deleted_records");
-	lifecycle_become_owner(&save);
 	root = palloc(sizeof(SdPurgeNode));
 	root->relid = relid;
 	root->depth = 0;
@@ -1174,9 +1184,7 @@ cleanup_soft_deleted_records(PG_FUNCTION_ARGS)
 		sd_hard_delete--;
 	}
 	PG_END_TRY();
-	lifecycle_restore_user(&save);
-	sd_leave();
-	SPI_finish();
+	sd_leave(nest);
 	PG_RETURN_INT32((int32) Min(removed, PG_INT32_MAX));
 }
 
@@ -1272,7 +1280,7 @@ sd_guard_row(TriggerData *td, SdTable *t, HeapTuple row, bool restored)
 			values[i] = heap_getattr(row, fk->child_cols[i], desc, &isnull);
 		if (isnull)
 			continue;			/* MATCH SIMPLE: references nothing */
-		lifecycle_become_owner(&save);
+		lifecycle_become_table_owner(fk->parent, &save);
 		rc = SPI_execute_plan(sd_guard_plan(t, fk), values, NULL, false, 1);
 		lifecycle_restore_user(&save);
 		if (rc != SPI_OK_SELECT)
@@ -1298,6 +1306,7 @@ PG_FUNCTION_INFO_V1(soft_delete_guard);
 Datum
 soft_delete_guard(PG_FUNCTION_ARGS)
 {
+	int			nest;
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	SdTable    *t;
 	HeapTuple	row;
@@ -1313,8 +1322,7 @@ soft_delete_guard(PG_FUNCTION_ARGS)
 	if (sd_cascading > 0)
 		return PointerGetDatum(NULL);
 
-	SPI_connect();
-	sd_enter();
+	nest = sd_enter();
 	t = sd_lookup(RelationGetRelid(td->tg_relation));
 	row = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 	if (t->deleted_at != InvalidAttrNumber &&
@@ -1327,8 +1335,7 @@ soft_delete_guard(PG_FUNCTION_ARGS)
 		}
 		sd_guard_row(td, t, row, restored);
 	}
-	sd_leave();
-	SPI_finish();
+	sd_leave(nest);
 	return PointerGetDatum(NULL);
 }
 
@@ -1337,6 +1344,7 @@ PG_FUNCTION_INFO_V1(soft_delete_intercept);
 Datum
 soft_delete_intercept(PG_FUNCTION_ARGS)
 {
+	int			nest;
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	TupleDesc	desc;
 	SdTable    *t;
@@ -1360,15 +1368,13 @@ soft_delete_intercept(PG_FUNCTION_ARGS)
 		return PointerGetDatum(td->tg_trigtuple);
 
 	desc = RelationGetDescr(td->tg_relation);
-	SPI_connect();
-	sd_enter();
+	nest = sd_enter();
 	t = sd_lookup(RelationGetRelid(td->tg_relation));
 	sd_require_key(t, "intercept_delete");
 	if (!heap_attisnull(td->tg_trigtuple, t->deleted_at, desc))
 	{
 		/* already soft-deleted: deleting it again changes nothing */
-		sd_leave();
-		SPI_finish();
+		sd_leave(nest);
 		return PointerGetDatum(NULL);
 	}
 	key = heap_getattr(td->tg_trigtuple, t->key_attnum, desc, &isnull);
@@ -1386,15 +1392,14 @@ soft_delete_intercept(PG_FUNCTION_ARGS)
 	values[2] = actor_known ? UUIDPGetDatum(actor) : (Datum) 0;
 	nulls[2] = actor_known ? ' ' : 'n';
 	/* the DELETE passed the caller's privileges and policies on this row */
-	lifecycle_become_owner(&save);
+	lifecycle_become_table_owner(t->relid, &save);
 	rc = SPI_execute_plan(t->delete_plan, values, nulls, false, 0);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "soft delete failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed > 0)
 		sd_cascade(t->relid, false, stamp, values[2], !actor_known, NULL);
 	lifecycle_restore_user(&save);
-	sd_leave();
-	SPI_finish();
+	sd_leave(nest);
 	return PointerGetDatum(NULL);
 }
 
@@ -1490,6 +1495,7 @@ PG_FUNCTION_INFO_V1(enable_soft_delete);
 Datum
 enable_soft_delete(PG_FUNCTION_ARGS)
 {
+	int			nest;
 	Oid			relid = sd_table_arg(fcinfo, "Pass the table, e.g. lifecycle.enable_soft_delete('public.projects').");
 	bool		intercept = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
 	Relation	rel;
@@ -1541,6 +1547,7 @@ enable_soft_delete(PG_FUNCTION_ARGS)
 	relation_close(rel, NoLock);
 
 	SPI_connect();
+	nest = lifecycle_pin_search_path();
 	if (!has_at)
 		sd_exec_ddl(psprintf("ALTER TABLE %s ADD COLUMN deleted_at timestamptz", qual));
 	if (!has_by)
@@ -1572,6 +1579,7 @@ enable_soft_delete(PG_FUNCTION_ARGS)
 					   " SET intercept_delete = excluded.intercept_delete, enabled_at = pg_catalog.now()",
 					   SPI_OK_INSERT, 2, argtypes, values, NULL);
 	lifecycle_restore_user(&save);
+	lifecycle_unpin_search_path(nest);
 	SPI_finish();
 	rel = relation_open(relid, NoLock);
 	sd_invalidate_neighbours(rel);
@@ -1583,6 +1591,7 @@ PG_FUNCTION_INFO_V1(disable_soft_delete);
 Datum
 disable_soft_delete(PG_FUNCTION_ARGS)
 {
+	int			nest;
 	Oid			relid = sd_table_arg(fcinfo, "Pass the table, e.g. lifecycle.disable_soft_delete('public.projects').");
 	Relation	rel;
 	char	   *qual;
@@ -1615,6 +1624,7 @@ disable_soft_delete(PG_FUNCTION_ARGS)
 	relation_close(rel, NoLock);
 
 	SPI_connect();
+	nest = lifecycle_pin_search_path();
 	if (viewname)
 		sd_exec_ddl(psprintf("DROP VIEW %s", viewname));
 	sd_exec_ddl(psprintf("DROP TRIGGER " SD_GUARD_UPD " ON %s", qual));
@@ -1629,6 +1639,7 @@ disable_soft_delete(PG_FUNCTION_ARGS)
 	lifecycle_spi_exec("DELETE FROM " LIFECYCLE_SCHEMA ".soft_delete_tenant WHERE tenant_table = $1",
 					   SPI_OK_DELETE, 1, argtypes, values, NULL);
 	lifecycle_restore_user(&save);
+	lifecycle_unpin_search_path(nest);
 	SPI_finish();
 	rel = relation_open(relid, NoLock);
 	sd_invalidate_neighbours(rel);
@@ -1640,6 +1651,7 @@ PG_FUNCTION_INFO_V1(set_tenant_table);
 Datum
 set_tenant_table(PG_FUNCTION_ARGS)
 {
+	int			nest;
 	Oid			relid = sd_table_arg(fcinfo, "Pass the table, e.g. lifecycle.set_tenant_table('public.organizations').");
 	Relation	rel;
 	Oid			argtypes[1] = {OIDOID};
@@ -1651,8 +1663,7 @@ set_tenant_table(PG_FUNCTION_ARGS)
 	lifecycle_check_table(rel, "set_tenant_table");
 	lifecycle_check_owner(rel);
 	relation_close(rel, AccessShareLock);
-	SPI_connect();
-	sd_enter();
+	nest = sd_enter();
 	t = sd_enabled_table(relid, "set_tenant_table");
 	sd_require_key(t, "set_tenant_table");
 	if (getBaseType(t->key_type) != UUIDOID)
@@ -1668,7 +1679,6 @@ set_tenant_table(PG_FUNCTION_ARGS)
 					   " ON CONFLICT (singleton) DO UPDATE SET tenant_table = excluded.tenant_table",
 					   SPI_OK_INSERT, 1, argtypes, values, NULL);
 	lifecycle_restore_user(&save);
-	sd_leave();
-	SPI_finish();
+	sd_leave(nest);
 	PG_RETURN_VOID();
 }

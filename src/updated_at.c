@@ -452,6 +452,7 @@ PG_FUNCTION_INFO_V1(enable_updated_at);
 Datum
 enable_updated_at(PG_FUNCTION_ARGS)
 {
+	int			nest;
 	Oid			relid;
 	const char *tscol = UA_DEFAULT_COLUMN;
 	const char *actorcol = NULL;
@@ -493,6 +494,7 @@ enable_updated_at(PG_FUNCTION_ARGS)
 	relation_close(rel, NoLock);
 
 	SPI_connect();
+	nest = lifecycle_pin_search_path();
 	lifecycle_spi_exec(sql.data, SPI_OK_UTILITY, 0, NULL, NULL, NULL);
 
 	values[0] = ObjectIdGetDatum(relid);
@@ -508,6 +510,7 @@ enable_updated_at(PG_FUNCTION_ARGS)
 					   " enabled_at = pg_catalog.now()",
 					   SPI_OK_INSERT, 3, argtypes, values, nulls);
 	lifecycle_restore_user(&save);
+	lifecycle_unpin_search_path(nest);
 	SPI_finish();
 
 	PG_RETURN_VOID();
@@ -517,6 +520,7 @@ PG_FUNCTION_INFO_V1(disable_updated_at);
 Datum
 disable_updated_at(PG_FUNCTION_ARGS)
 {
+	int			nest;
 	Oid			relid;
 	Relation	rel;
 	StringInfoData sql;
@@ -550,6 +554,7 @@ disable_updated_at(PG_FUNCTION_ARGS)
 						get_rel_name(relid))));
 
 	SPI_connect();
+	nest = lifecycle_pin_search_path();
 	if (had_trigger)
 		lifecycle_spi_exec(sql.data, SPI_OK_UTILITY, 0, NULL, NULL, NULL);
 	values[0] = ObjectIdGetDatum(relid);
@@ -558,6 +563,7 @@ disable_updated_at(PG_FUNCTION_ARGS)
 					   " WHERE relid = $1",
 					   SPI_OK_DELETE, 1, argtypes, values, NULL);
 	lifecycle_restore_user(&save);
+	lifecycle_unpin_search_path(nest);
 	SPI_finish();
 
 	PG_RETURN_VOID();
