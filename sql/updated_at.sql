@@ -98,6 +98,37 @@ SELECT updated_at, updated_by, deleted_at FROM regress_sd;
 RESET request.jwt.claims;
 DROP TABLE regress_sd;
 
+-- Every way of writing a row is stamped: ON CONFLICT DO UPDATE, MERGE,
+-- COPY, and an UPDATE that moves the row to another partition.
+CREATE TABLE regress_ways (id int PRIMARY KEY, v int,
+                           updated_at timestamptz NOT NULL DEFAULT '2000-01-01', updated_by uuid);
+CREATE INDEX ON regress_ways (updated_at);
+SELECT lifecycle.enable_updated_at('regress_ways', 'updated_at', 'updated_by');
+INSERT INTO regress_ways VALUES (1, 1), (2, 2);
+SET request.jwt.claims = '{"sub": "88888888-8888-8888-8888-888888888888"}';
+BEGIN;
+INSERT INTO regress_ways VALUES (1, 10) ON CONFLICT (id) DO UPDATE SET v = excluded.v
+    RETURNING id, v, updated_at = now() AS stamped_now, updated_by;
+MERGE INTO regress_ways w USING (VALUES (2, 20)) s(id, v) ON w.id = s.id
+    WHEN MATCHED THEN UPDATE SET v = s.v;
+COPY regress_ways (id, v, updated_at) FROM stdin;
+3	30	\N
+\.
+SET LOCAL enable_seqscan = off;
+SELECT id, v, updated_by FROM regress_ways WHERE updated_at = now() ORDER BY id;
+COMMIT;
+CREATE TABLE regress_moving (id int, k int, updated_at timestamptz NOT NULL DEFAULT '2000-01-01')
+    PARTITION BY LIST (k);
+CREATE TABLE regress_moving_1 PARTITION OF regress_moving FOR VALUES IN (1);
+CREATE TABLE regress_moving_2 PARTITION OF regress_moving FOR VALUES IN (2);
+SELECT lifecycle.enable_updated_at('regress_moving');
+INSERT INTO regress_moving VALUES (1, 1);
+BEGIN;
+UPDATE regress_moving SET k = 2 RETURNING tableoid::regclass, updated_at = now() AS stamped_now;
+COMMIT;
+RESET request.jwt.claims;
+DROP TABLE regress_ways, regress_moving;
+
 -- enable_updated_at is idempotent, and re-running it changes the options.
 SELECT lifecycle.enable_updated_at('regress_items', actor_column => 'updated_by');
 SELECT lifecycle.enable_updated_at('regress_items');
