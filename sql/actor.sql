@@ -34,7 +34,7 @@ BEGIN
     role_from_claims := lifecycle.current_actor_role() IS DISTINCT FROM current_user::text;
 END
 $$;
-SELECT claims, (regress_actor_for(claims)).actor,
+SELECT left(claims, 90) AS claims, (regress_actor_for(claims)).actor,
        (regress_actor_for(claims)).role_from_claims
   FROM (VALUES
     ('{"sub": "8D4A3B4E-95F7-4C7E-8E8F-2B1C6D0A9E11"}'),
@@ -59,6 +59,8 @@ SELECT claims, (regress_actor_for(claims)).actor,
     ('"8d4a3b4e-95f7-4c7e-8e8f-2b1c6d0a9e11"'),
     ('{"sub": "8d4a3b4e-95f7-4c7e-8e8f-2b1c6d0a9e11"'),
     ('not json at all'),
+    (repeat('[', 100000)),
+    ('{"deep": ' || repeat('[', 50) || repeat(']', 50) || ', "sub": "8d4a3b4e-95f7-4c7e-8e8f-2b1c6d0a9e11"}'),
     ('')
   ) v(claims);
 

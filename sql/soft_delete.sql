@@ -190,17 +190,23 @@ CREATE TABLE regress_docs (id int PRIMARY KEY, owner name NOT NULL, body text);
 INSERT INTO regress_docs VALUES (1, 'regress_member', 'mine'), (2, 'postgres', 'theirs'), (3, 'regress_member', 'also mine');
 SELECT lifecycle.enable_soft_delete('regress_docs');
 ALTER TABLE regress_docs ENABLE ROW LEVEL SECURITY;
-CREATE POLICY live_own ON regress_docs FOR SELECT USING (deleted_at IS NULL AND owner = current_user);
+CREATE POLICY live ON regress_docs FOR SELECT USING (deleted_at IS NULL);
 CREATE POLICY upd_own ON regress_docs FOR UPDATE USING (owner = current_user);
 GRANT SELECT, UPDATE, DELETE ON regress_docs TO regress_member;
 SET ROLE regress_member;
 -- the trap: a plain UPDATE fails its own SELECT policy
 UPDATE regress_docs SET deleted_at = now() WHERE id = 1;
 SELECT lifecycle.soft_delete('regress_docs', 1);
-SELECT lifecycle.soft_delete('regress_docs', 2);             -- not its row
-SELECT lifecycle.restore_deleted('regress_docs', 1);         -- hidden once deleted
-SELECT lifecycle.permanent_delete('regress_docs', 1);
+SELECT lifecycle.soft_delete('regress_docs', 2);             -- visible, not its own
+SELECT lifecycle.restore_deleted('regress_docs', 1);         -- hidden once deleted: not there
+SELECT lifecycle.permanent_delete('regress_docs', 1);        -- the same
+SELECT lifecycle.soft_delete('regress_docs', 99);
 SELECT id FROM regress_docs;
+RESET ROLE;
+-- the UPDATE policy's WITH CHECK applies to the soft delete
+ALTER POLICY upd_own ON regress_docs WITH CHECK (deleted_at IS NULL);
+SET ROLE regress_member;
+SELECT lifecycle.soft_delete('regress_docs', 3);
 RESET ROLE;
 SELECT id, deleted_at IS NOT NULL AS deleted FROM regress_docs ORDER BY id;
 REVOKE UPDATE ON regress_docs FROM regress_member;
@@ -249,6 +255,87 @@ DROP SCHEMA regress_evil CASCADE;
 RESET client_min_messages;
 REVOKE CREATE ON SCHEMA public FROM regress_owner;
 DROP ROLE regress_owner;
+
+--
+-- restore never leaves a live row under a deleted one: folder 12 stays
+-- deleted because its parent folder 11 stays deleted (folder 10 was
+-- deleted by another cascade), though both went with account 1
+--
+INSERT INTO regress_projects VALUES (5, 'a0000000-0000-4000-8000-000000000002', 'p5');
+INSERT INTO regress_folders VALUES (10, 5, NULL), (11, 1, 10), (12, 1, 11);
+SELECT lifecycle.soft_delete('regress_accounts', 'a0000000-0000-4000-8000-000000000001');
+SELECT lifecycle.soft_delete('regress_folders', 10);
+SELECT lifecycle.restore_cascade('regress_accounts', 'a0000000-0000-4000-8000-000000000001');
+SELECT id, deleted_at IS NOT NULL AS deleted FROM regress_folders WHERE id >= 10 ORDER BY id;
+SELECT count(*) AS live_under_deleted FROM regress_folders c JOIN regress_folders p ON p.id = c.parent_id
+ WHERE c.deleted_at IS NULL AND p.deleted_at IS NOT NULL;
+SELECT lifecycle.restore_cascade('regress_folders', 10);
+SELECT id, deleted_at IS NOT NULL AS deleted FROM regress_folders WHERE id >= 10 ORDER BY id;
+DELETE FROM regress_folders WHERE id >= 10;
+DELETE FROM regress_projects WHERE id = 5;
+
+--
+-- keys compare with the foreign key's own operators (citext: case-blind)
+--
+CREATE EXTENSION IF NOT EXISTS citext;
+CREATE TABLE regress_orgs (slug citext PRIMARY KEY);
+CREATE TABLE regress_members (id int PRIMARY KEY, org citext REFERENCES regress_orgs);
+INSERT INTO regress_orgs VALUES ('Acme');
+INSERT INTO regress_members VALUES (1, 'acme');
+SELECT lifecycle.enable_soft_delete('regress_orgs');
+SELECT lifecycle.enable_soft_delete('regress_members');
+SELECT lifecycle.soft_delete_cascade('regress_orgs', 'ACME');
+INSERT INTO regress_members VALUES (2, 'ACME');
+SELECT lifecycle.restore_cascade('regress_orgs', 'acme');
+DROP TABLE regress_members, regress_orgs CASCADE;
+
+--
+-- a cascade follows renamed tables and columns
+--
+SELECT lifecycle.soft_delete_cascade('regress_datasets', 'd7');
+ALTER TABLE regress_columns RENAME TO regress_cols;
+ALTER TABLE regress_cols RENAME COLUMN dataset_id TO ds_id;
+SELECT lifecycle.restore_cascade('regress_datasets', 'd7');
+SELECT lifecycle.soft_delete_cascade('regress_datasets', 'd7');
+ALTER TABLE regress_cols RENAME COLUMN ds_id TO dataset_id;
+ALTER TABLE regress_cols RENAME TO regress_columns;
+SELECT lifecycle.restore_cascade('regress_datasets', 'd7');
+
+--
+-- intercepted DELETE of rows that cascade to each other: one cascade,
+-- after the statement; refused where a foreign key action would delete
+-- or change the kept rows
+--
+CREATE TABLE regress_comments (id int PRIMARY KEY, parent_id int REFERENCES regress_comments, thread int);
+INSERT INTO regress_comments VALUES (1, NULL, 5), (2, 1, 5), (3, 2, 5), (4, NULL, 6);
+SELECT lifecycle.enable_soft_delete('regress_comments', intercept_delete => true);
+DELETE FROM regress_comments WHERE thread = 5;
+SELECT id, deleted_at IS NOT NULL AS deleted FROM regress_comments ORDER BY id;
+SELECT count(DISTINCT deleted_at) AS stamps FROM regress_comments WHERE thread = 5;
+BEGIN;
+SAVEPOINT s;
+DELETE FROM regress_comments WHERE id = 4;
+ROLLBACK TO s;
+DELETE FROM regress_comments WHERE id = 999;                 -- a rolled-back DELETE leaves nothing pending
+COMMIT;
+SELECT id, deleted_at IS NOT NULL AS deleted FROM regress_comments WHERE id = 4;
+CREATE TABLE regress_cascading (id int PRIMARY KEY, comment_id int REFERENCES regress_comments ON DELETE CASCADE);
+SELECT lifecycle.enable_soft_delete('regress_cascading', intercept_delete => true);
+CREATE TABLE regress_parted_sd (id int PRIMARY KEY) PARTITION BY RANGE (id);
+SELECT lifecycle.enable_soft_delete('regress_parted_sd', intercept_delete => true);
+DROP TABLE regress_cascading, regress_comments, regress_parted_sd CASCADE;
+
+--
+-- only the extension's owner sets the tenant table; its key must be uuid
+--
+CREATE TABLE public.accounts (id text PRIMARY KEY);
+SELECT lifecycle.enable_soft_delete('public.accounts');
+SELECT lifecycle.soft_delete_account('a0000000-0000-4000-8000-000000000002');
+SELECT lifecycle.restore_account('a0000000-0000-4000-8000-000000000002');
+DROP TABLE public.accounts CASCADE;
+SET ROLE regress_member;
+SELECT lifecycle.set_tenant_table('regress_accounts');
+RESET ROLE;
 
 --
 -- errors: each clear, nothing changed

@@ -128,14 +128,16 @@ INSERT INTO public.regress_items SELECT g, '70000000-0000-4000-8000-000000000001
   FROM generate_series(1, 5) g;
 INSERT INTO public.regress_items VALUES (6, '70000000-0000-4000-8000-000000000002', 'globex item');
 
--- anon: no policy lets it update anything
+-- anon: its policies show it nothing, so for anon the tenant is not there
+-- (an empty report, nothing changed, and nothing said about the row)
 BEGIN;
 SET LOCAL ROLE anon;
 SET LOCAL request.jwt.claims = '{"role": "anon"}';
 SELECT lifecycle.soft_delete_account('70000000-0000-4000-8000-000000000001');
 ROLLBACK;
 -- bob, a member: may soft-delete an item (its SELECT policy hides deleted
--- items, which makes a plain UPDATE fail), not close the tenant
+-- items, which makes a plain UPDATE fail); he sees the tenant but may not
+-- close it: permission denied
 BEGIN;
 SET LOCAL ROLE authenticated;
 SET LOCAL request.jwt.claims = '{"sub": "b0b00000-0000-4000-8000-000000000002", "role": "authenticated"}';
@@ -144,7 +146,7 @@ COMMIT;
 BEGIN;
 SET LOCAL ROLE authenticated;
 SET LOCAL request.jwt.claims = '{"sub": "b0b00000-0000-4000-8000-000000000002", "role": "authenticated"}';
-SELECT lifecycle.soft_delete('public.regress_items', 6);   -- another tenant's item
+SELECT lifecycle.soft_delete('public.regress_items', 6);   -- another tenant's item: not there for bob
 ROLLBACK;
 BEGIN;
 SET LOCAL ROLE authenticated;
@@ -157,7 +159,7 @@ BEGIN;
 SET LOCAL ROLE authenticated;
 SET LOCAL request.jwt.claims = '{"sub": "a11ce000-0000-4000-8000-000000000001", "role": "authenticated"}';
 SELECT lifecycle.soft_delete_account('70000000-0000-4000-8000-000000000001');
--- once closed, her policies hide the tenant: she cannot restore it
+-- once closed, her policies hide the tenant: for her it is not there
 SELECT lifecycle.restore_account('70000000-0000-4000-8000-000000000001');
 ROLLBACK;
 BEGIN;

@@ -106,6 +106,36 @@ actor_copy(const char *s)
 	return (s && *s) ? MemoryContextStrdup(TopMemoryContext, s) : NULL;
 }
 
+#define ACTOR_MAX_NESTING 32
+
+/* How deeply arrays and objects nest in a JSON text (strings skipped). */
+static int
+actor_nesting(const char *json)
+{
+	int			depth = 0,
+				max = 0;
+	bool		in_string = false;
+	const char *p;
+
+	for (p = json; *p; p++)
+	{
+		if (in_string)
+		{
+			if (*p == '\\' && p[1])
+				p++;
+			else if (*p == '"')
+				in_string = false;
+		}
+		else if (*p == '"')
+			in_string = true;
+		else if (*p == '{' || *p == '[')
+			max = Max(max, ++depth);
+		else if (*p == '}' || *p == ']')
+			depth--;
+	}
+	return max;
+}
+
 /* Parse the claims text; on malformed JSON both claims are absent. */
 static void
 actor_parse_claims(const char *claims)
@@ -137,9 +167,16 @@ actor_parse_claims(const char *claims)
 	sem.array_element_start = actor_element_start;
 	sem.scalar = actor_scalar;
 
+	/*
+	 * The parser recurses per level and would raise "stack depth limit
+	 * exceeded" on absurdly nested claims; JWT claims are flat.  Escapes are
+	 * decoded only in UTF-8 databases, where that cannot fail.
+	 */
 	lex = makeJsonLexContextCstringLen(pstrdup(claims), strlen(claims),
-									   GetDatabaseEncoding(), true);
-	if (pg_parse_json(lex, &sem) == JSON_SUCCESS)
+									   GetDatabaseEncoding(),
+									   GetDatabaseEncoding() == PG_UTF8);
+	if (actor_nesting(claims) <= ACTOR_MAX_NESTING &&
+		pg_parse_json(lex, &sem) == JSON_SUCCESS)
 	{
 		actor_cache.sub = actor_copy(state.sub);
 		actor_cache.role = actor_copy(state.role);

@@ -70,7 +70,7 @@ lifecycle_qualified_name(Relation rel)
 }
 
 /* The role that owns the installed extension (and so its tables). */
-static Oid
+Oid
 lifecycle_extension_owner(void)
 {
 	Oid			extoid = get_extension_oid("pg_lifecycle", false);

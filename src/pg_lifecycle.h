@@ -27,6 +27,7 @@ typedef struct LifecycleUserSave
 	int			sec_context;
 } LifecycleUserSave;
 
+extern Oid	lifecycle_extension_owner(void);
 extern void lifecycle_become_owner(LifecycleUserSave *save);
 extern void lifecycle_become_table_owner(Oid relid, LifecycleUserSave *save);
 extern void lifecycle_restore_user(LifecycleUserSave *save);

@@ -4,16 +4,20 @@
  *	  Soft delete with cascades along foreign keys and exact restore.
  *
  *	  A soft delete is an UPDATE that sets deleted_at and deleted_by.  The
- *	  functions here check the caller's authority on the root row as the
- *	  caller (privileges and RLS apply), then update the root and walk the
- *	  foreign keys between enabled tables as the extension's owner, one
- *	  set-based UPDATE per foreign key per level.  Every row of one cascade
- *	  gets the same deleted_at, unique to that cascade in this backend, and
- *	  the same deleted_by, which is how restore finds exactly those rows.
+ *	  root row is locked and updated as the caller, through a cursor
+ *	  (UPDATE ... WHERE CURRENT OF), so its privileges, policies and
+ *	  WITH CHECK apply but the SELECT policy is not applied to the new row
+ *	  (the "Supabase trap").  The cascade below it then runs as each
+ *	  table's owner, as PostgreSQL's own foreign-key triggers do: one
+ *	  set-based UPDATE per foreign key per level, comparing keys with the
+ *	  foreign key's own equality operators.  Every row of one cascade gets
+ *	  the same deleted_at, unique to that cascade, and the same deleted_by,
+ *	  which is how restore finds exactly those rows.
  *
  *	  Per table we cache the columns, the key and the foreign-key graph
- *	  with prepared plans; entries are rebuilt after relcache invalidation
- *	  and the old ones freed only when no operation can still be using them.
+ *	  with prepared plans; entries are rebuilt after relcache invalidation,
+ *	  plans are re-made when PostgreSQL finds them stale, and replaced
+ *	  entries are freed only when no operation can still be using them.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,15 +30,18 @@
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
-#include "storage/backendid.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
@@ -44,8 +51,10 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/portal.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "pg_lifecycle.h"
@@ -53,7 +62,10 @@
 #define SD_GUARD_UPD	"lifecycle_soft_delete_guard_upd"
 #define SD_GUARD_INS	"lifecycle_soft_delete_guard_ins"
 #define SD_INTERCEPT	"lifecycle_soft_delete_intercept"
-#define SD_DEFAULT_TENANT	"public.accounts"
+#define SD_INTERCEPT_END "lifecycle_soft_delete_intercept_end"
+#define SD_STAMP_SEQ	"soft_delete_stamp_seq"
+#define SD_CURSOR		"lifecycle_soft_delete_root_%d"
+#define SD_EQ			"OPERATOR(pg_catalog.=)"
 
 /* A foreign key from one enabled table (child) to another (parent). */
 typedef struct SdFk
@@ -63,6 +75,7 @@ typedef struct SdFk
 	int			nkeys;
 	AttrNumber	child_cols[INDEX_MAX_KEYS];
 	AttrNumber	parent_cols[INDEX_MAX_KEYS];
+	Oid			pf_eq[INDEX_MAX_KEYS];	/* parent key = child column */
 	SPIPlanPtr	delete_plan;	/* children of parents deleted at $1 by $2 */
 	SPIPlanPtr	restore_plan;	/* children deleted at $1 by $2 under live parents */
 	SPIPlanPtr	guard_plan;		/* lock the parent of these key values */
@@ -82,22 +95,33 @@ typedef struct SdTable
 	AttrNumber	key_attnum;		/* single-column primary key, else 0 */
 	Oid			key_type;
 	char	   *key_name;		/* quoted */
+	char	   *key_eq;			/* OPERATOR(...) of the key's index */
 	List	   *children;		/* SdFk where this table is the parent */
 	List	   *parents;		/* SdFk where this table is the child */
-	SPIPlanPtr	check_plan;		/* as the caller: lock the row, is it deleted */
-	SPIPlanPtr	state_plan;		/* as owner: deleted_at, deleted_by of the row */
-	SPIPlanPtr	delete_plan;	/* as owner: soft-delete the root row */
-	SPIPlanPtr	restore_plan;	/* as owner: restore the root row */
-	SPIPlanPtr	purge_plan;		/* as owner: delete a soft-deleted row */
+	SPIPlanPtr	lock_plan;		/* caller: cursor on the row, FOR UPDATE */
+	SPIPlanPtr	visible_plan;	/* caller: is the row visible, is it deleted */
+	SPIPlanPtr	delete_plan;	/* caller: soft-delete the row under the cursor */
+	SPIPlanPtr	restore_plan;	/* caller: restore the row under the cursor */
+	SPIPlanPtr	purge_plan;		/* caller: delete a soft-deleted row */
+	SPIPlanPtr	intercept_plan; /* owner: soft-delete the rows of key array $1 */
 	List	   *plans;			/* every plan above and in the SdFks, to free */
 } SdTable;
+
+/* Keys a DELETE on an intercepting table asked to remove, until its end. */
+typedef struct SdPending
+{
+	Oid			relid;
+	SubTransactionId subxid;
+	List	   *keys;			/* Datums in TopTransactionContext */
+} SdPending;
 
 static HTAB *sd_cache = NULL;
 static List *sd_graveyard = NIL;	/* replaced entries (copies), to free */
 static int	sd_depth = 0;		/* operations in progress in this backend */
-static int	sd_cascading = 0;	/* cascade or purge statements running */
+static Oid	sd_cascading_relid = InvalidOid;	/* table a cascade updates now */
 static int	sd_hard_delete = 0;	/* permanent deletes in progress: no intercept */
 static TimestampTz sd_last_stamp = 0;
+static List *sd_pending = NIL;	/* SdPending, in TopTransactionContext */
 
 /* Rows changed per table by one operation, for the jsonb report. */
 typedef struct SdReport
@@ -106,7 +130,7 @@ typedef struct SdReport
 	List	   *counts;
 } SdReport;
 
-/* ---------- cache ---------- */
+/* ---------- cache and transaction state ---------- */
 
 static void
 sd_invalidate(Datum arg, Oid relid)
@@ -147,11 +171,36 @@ static void
 sd_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
-		event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE)
+		event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE ||
+		event == XACT_EVENT_PARALLEL_COMMIT)
 	{
 		sd_depth = 0;
-		sd_cascading = 0;
+		sd_cascading_relid = InvalidOid;
 		sd_hard_delete = 0;
+		sd_pending = NIL;		/* its memory goes with the transaction */
+	}
+}
+
+/*
+ * A rolled-back subtransaction takes its intercepted DELETEs with it; a
+ * committed one hands them to its parent.
+ */
+static void
+sd_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					SubTransactionId parentSubid, void *arg)
+{
+	ListCell   *lc;
+
+	foreach(lc, sd_pending)
+	{
+		SdPending  *p = lfirst(lc);
+
+		if (p->subxid != mySubid)
+			continue;
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+			sd_pending = foreach_delete_current(sd_pending, lc);
+		else if (event == SUBXACT_EVENT_COMMIT_SUB)
+			p->subxid = parentSubid;
 	}
 }
 
@@ -167,28 +216,29 @@ sd_cache_init(void)
 						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	CacheRegisterRelcacheCallback(sd_invalidate, (Datum) 0);
 	RegisterXactCallback(sd_xact_callback, NULL);
+	RegisterSubXactCallback(sd_subxact_callback, NULL);
 }
 
 /*
- * An operation starts / ends: connect to SPI and pin search_path.  Replaced
- * entries are freed when an operation starts and none is running, so that
- * no plan being executed is freed.  An operation that fails leaves the depth
- * raised until the transaction ends, which only delays the freeing.
+ * An operation starts / ends.  Replaced entries are freed when an operation
+ * starts and none is running, so that no plan being executed is freed.  An
+ * operation that fails leaves the depth raised until the transaction ends,
+ * which only delays the freeing.
  */
-static int
+static void
 sd_enter(void)
 {
+	if (sd_cache == NULL)
+		sd_cache_init();
 	SPI_connect();
 	if (sd_depth == 0)
 		sd_free_graveyard();
 	sd_depth++;
-	return lifecycle_pin_search_path();
 }
 
 static void
-sd_leave(int nestlevel)
+sd_leave(void)
 {
-	lifecycle_unpin_search_path(nestlevel);
 	sd_depth--;
 	SPI_finish();
 }
@@ -225,8 +275,26 @@ sd_attnum(Relation rel, const char *name)
 	return attnum > 0 ? attnum : InvalidAttrNumber;
 }
 
+/* "OPERATOR(schema.op)": an operator named so that search_path cannot matter */
+static char *
+sd_operator(Oid opno)
+{
+	HeapTuple	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
+	Form_pg_operator op;
+	char	   *result;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for operator %u", opno);
+	op = (Form_pg_operator) GETSTRUCT(tup);
+	result = psprintf("OPERATOR(%s.%s)", quote_identifier(get_namespace_name(op->oprnamespace)),
+					  NameStr(op->oprname));
+	ReleaseSysCache(tup);
+	return result;
+}
+
 static SdFk *
-sd_make_fk(Oid child, Oid parent, int nkeys, const int16 *ccols, const int16 *pcols)
+sd_make_fk(Oid child, Oid parent, int nkeys, const int16 *ccols, const int16 *pcols,
+		   const Oid *pf_eq)
 {
 	SdFk	   *fk = palloc0(sizeof(SdFk));
 	int			i;
@@ -238,6 +306,7 @@ sd_make_fk(Oid child, Oid parent, int nkeys, const int16 *ccols, const int16 *pc
 	{
 		fk->child_cols[i] = ccols[i];
 		fk->parent_cols[i] = pcols[i];
+		fk->pf_eq[i] = pf_eq[i];
 	}
 	return fk;
 }
@@ -256,14 +325,15 @@ sd_find_children(Oid relid)
 		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
 		int16		ccols[INDEX_MAX_KEYS];
 		int16		pcols[INDEX_MAX_KEYS];
+		Oid			pf_eq[INDEX_MAX_KEYS];
 		int			nkeys;
 
 		if (con->contype != CONSTRAINT_FOREIGN || con->confrelid != relid ||
 			OidIsValid(con->conparentid) || !sd_rel_enabled(con->conrelid))
 			continue;
-		DeconstructFkConstraintRow(tup, &nkeys, ccols, pcols, NULL, NULL, NULL,
+		DeconstructFkConstraintRow(tup, &nkeys, ccols, pcols, pf_eq, NULL, NULL,
 								   NULL, NULL);
-		result = lappend(result, sd_make_fk(con->conrelid, relid, nkeys, ccols, pcols));
+		result = lappend(result, sd_make_fk(con->conrelid, relid, nkeys, ccols, pcols, pf_eq));
 	}
 	systable_endscan(scan);
 	table_close(conrel, AccessShareLock);
@@ -283,7 +353,8 @@ sd_find_parents(Relation rel)
 
 		if (sd_rel_enabled(fk->confrelid))
 			result = lappend(result, sd_make_fk(RelationGetRelid(rel), fk->confrelid,
-												fk->nkeys, fk->conkey, fk->confkey));
+												fk->nkeys, fk->conkey, fk->confkey,
+												fk->conpfeqop));
 	}
 	return result;
 }
@@ -311,9 +382,17 @@ sd_build(SdTable *t, Relation rel)
 
 		if (idx->rd_index->indnkeyatts == 1 && idx->rd_index->indkey.values[0] > 0)
 		{
+			Oid			opcintype = idx->rd_opcintype[0];
+			Oid			eq = get_opfamily_member(idx->rd_opfamily[0], opcintype, opcintype,
+												 BTEqualStrategyNumber);
+
 			t->key_attnum = idx->rd_index->indkey.values[0];
 			t->key_type = TupleDescAttr(RelationGetDescr(rel), t->key_attnum - 1)->atttypid;
 			t->key_name = pstrdup(quote_identifier(get_attname(t->relid, t->key_attnum, false)));
+			if (!OidIsValid(eq))
+				elog(ERROR, "no equality operator for the primary key of \"%s\"",
+					 RelationGetRelationName(rel));
+			t->key_eq = sd_operator(eq);
 		}
 		index_close(idx, AccessShareLock);
 	}
@@ -322,44 +401,50 @@ sd_build(SdTable *t, Relation rel)
 	MemoryContextSwitchTo(old);
 }
 
-/* The cache entry of a table, rebuilt when the table (or a neighbour) changed. */
+/*
+ * The cache entry of a table, rebuilt when the table (or a neighbour)
+ * changed.  An invalidation that arrives while building (opening the
+ * neighbours processes them) makes it build again.
+ */
 static SdTable *
 sd_lookup(Oid relid)
 {
 	SdTable    *t;
 	bool		found;
-	Relation	rel;
 
 	if (sd_cache == NULL)
 		sd_cache_init();
 	t = hash_search(sd_cache, &relid, HASH_ENTER, &found);
-	if (found && t->valid)
-		return t;
-	if (found && t->cxt)
+	while (!found || !t->valid)
 	{
-		SdTable    *old = MemoryContextAlloc(t->cxt, sizeof(SdTable));
+		Relation	rel;
 
-		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+		if (found && t->cxt)
+		{
+			MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+			SdTable    *old = MemoryContextAlloc(t->cxt, sizeof(SdTable));
 
-		memcpy(old, t, sizeof(SdTable));
-		sd_graveyard = lappend(sd_graveyard, old);
-		MemoryContextSwitchTo(oldcxt);
+			memcpy(old, t, sizeof(SdTable));
+			sd_graveyard = lappend(sd_graveyard, old);
+			MemoryContextSwitchTo(oldcxt);
+		}
+		memset(t, 0, sizeof(SdTable));
+		t->relid = relid;
+		t->valid = true;
+		found = true;
+		rel = relation_open(relid, AccessShareLock);
+		PG_TRY();
+		{
+			sd_build(t, rel);
+		}
+		PG_CATCH();
+		{
+			hash_search(sd_cache, &relid, HASH_REMOVE, NULL);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		relation_close(rel, AccessShareLock);
 	}
-	memset(t, 0, sizeof(SdTable));
-	t->relid = relid;
-	rel = relation_open(relid, AccessShareLock);
-	PG_TRY();
-	{
-		sd_build(t, rel);
-	}
-	PG_CATCH();
-	{
-		hash_search(sd_cache, &relid, HASH_REMOVE, NULL);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	relation_close(rel, AccessShareLock);
-	t->valid = true;
 	return t;
 }
 
@@ -379,6 +464,17 @@ sd_prepare(SdTable *t, const char *sql, int nargs, Oid *argtypes)
 	t->plans = lappend(t->plans, plan);
 	MemoryContextSwitchTo(old);
 	return plan;
+}
+
+/*
+ * A cached plan that is still good.  The SQL of a plan names other tables
+ * and columns; when one of them changed, PostgreSQL marks the plan invalid
+ * and would re-parse the old text, so make the SQL anew instead.
+ */
+static bool
+sd_plan_ok(SPIPlanPtr plan)
+{
+	return plan != NULL && SPI_plan_is_valid(plan);
 }
 
 /* ---------- checks on the arguments ---------- */
@@ -423,23 +519,24 @@ sd_require_key(SdTable *t, const char *funcname)
 				 errhint("Add a primary key such as id, or soft-delete by UPDATE ... SET deleted_at = now().")));
 }
 
-/* record_id, given in any type, as a value of the key column's type. */
+/* Argument argno, given in any type, as a value of the key column's type. */
 static Datum
-sd_key_datum(FunctionCallInfo fcinfo, SdTable *t)
+sd_key_datum(FunctionCallInfo fcinfo, int argno, SdTable *t)
 {
-	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
+	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, argno);
 	Oid			outfunc,
 				infunc,
 				ioparam;
 	bool		isvarlena;
 	char	   *text;
 
-	if (PG_ARGISNULL(1))
-		sd_null_error("record_id", "Pass the primary key value of the row.");
+	if (PG_ARGISNULL(argno))
+		sd_null_error(argno == 0 ? "account_id" : "record_id",
+					  "Pass the primary key value of the row.");
 	if (argtype == t->key_type)
-		return PG_GETARG_DATUM(1);
+		return PG_GETARG_DATUM(argno);
 	getTypeOutputInfo(argtype, &outfunc, &isvarlena);
-	text = OidOutputFunctionCall(outfunc, PG_GETARG_DATUM(1));
+	text = OidOutputFunctionCall(outfunc, PG_GETARG_DATUM(argno));
 	getTypeInputInfo(t->key_type, &infunc, &ioparam);
 	return OidInputFunctionCall(infunc, text, ioparam, -1);
 }
@@ -496,22 +593,73 @@ sd_report_text(SdReport *rep)
 	return buf.data;
 }
 
-/* "c.a = p.x AND c.b = p.y" for a foreign key */
+/*
+ * The owner of table reader reads table read in a cascade: it needs SELECT
+ * there and must not be filtered by its row-level security, or the cascade
+ * would silently miss rows.  One owner for all tables always passes.
+ */
 static void
-sd_append_join(StringInfo sql, SdFk *fk)
+sd_check_reader(Oid reader, Oid read)
+{
+	HeapTuple	tup;
+	Oid			reader_owner,
+				read_owner;
+	bool		rls;
+
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(reader));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", reader);
+	reader_owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(read));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", read);
+	read_owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	rls = ((Form_pg_class) GETSTRUCT(tup))->relrowsecurity;
+	ReleaseSysCache(tup);
+
+	if (reader_owner == read_owner || superuser_arg(reader_owner))
+		return;
+	if (pg_class_aclcheck(read, reader_owner, ACL_SELECT) == ACLCHECK_OK &&
+		(!rls || has_bypassrls_privilege(reader_owner)))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("soft delete cannot cascade from \"%s\" to \"%s\": their owners differ",
+					get_rel_name(read), get_rel_name(reader)),
+			 errdetail("The cascade updates \"%s\" as its owner, %s, who cannot read every row of \"%s\".",
+					   get_rel_name(reader), GetUserNameFromId(reader_owner, false),
+					   get_rel_name(read)),
+			 errhint("Give both tables the same owner, or grant SELECT on \"%s\" to %s without row-level security in the way.",
+					 get_rel_name(read), GetUserNameFromId(reader_owner, false))));
+}
+
+/* "p.x OP c.a AND p.y OP c.b" for a foreign key, with its own operators */
+static void
+sd_append_join(StringInfo sql, SdFk *fk, const char *p, const char *c)
 {
 	int			i;
 
 	for (i = 0; i < fk->nkeys; i++)
-		appendStringInfo(sql, "%sc.%s = p.%s", i > 0 ? " AND " : "",
-						 quote_identifier(get_attname(fk->child, fk->child_cols[i], false)),
-						 quote_identifier(get_attname(fk->parent, fk->parent_cols[i], false)));
+		appendStringInfo(sql, "%s%s.%s %s %s.%s", i > 0 ? " AND " : "", p,
+						 quote_identifier(get_attname(fk->parent, fk->parent_cols[i], false)),
+						 sd_operator(fk->pf_eq[i]), c,
+						 quote_identifier(get_attname(fk->child, fk->child_cols[i], false)));
+}
+
+/* "x.deleted_by = $2", where NULL matches NULL */
+static void
+sd_append_same_actor(StringInfo sql, const char *alias, const char *param)
+{
+	appendStringInfo(sql, "(%s.deleted_by " SD_EQ " %s OR (%s.deleted_by IS NULL AND %s IS NULL))",
+					 alias, param, alias, param);
 }
 
 /*
- * Conditions that the child's other enabled parents are live or part of
- * this same cascade, so that a restore never leaves a live row under a
- * parent that another cascade deleted.
+ * Restore only rows whose other enabled parents are all live: a restore
+ * must never leave a live row under a parent that stays deleted.  When such
+ * a parent is restored later in the same cascade, its own foreign key
+ * brings the row back then.
  */
 static void
 sd_append_other_parents(StringInfo sql, SdTable *child, SdFk *via)
@@ -522,20 +670,17 @@ sd_append_other_parents(StringInfo sql, SdTable *child, SdFk *via)
 	foreach(lc, child->parents)
 	{
 		SdFk	   *fk = lfirst(lc);
-		int			i;
+		char		alias[16];
 
-		if (fk->parent == via->parent &&
+		if (fk->parent == via->parent && fk->nkeys == via->nkeys &&
 			memcmp(fk->child_cols, via->child_cols, sizeof(AttrNumber) * fk->nkeys) == 0)
 			continue;
-		appendStringInfo(sql, " AND NOT EXISTS (SELECT 1 FROM %s o%d WHERE ",
-						 sd_lookup(fk->parent)->qualname, n);
-		for (i = 0; i < fk->nkeys; i++)
-			appendStringInfo(sql, "o%d.%s = c.%s AND ", n,
-							 quote_identifier(get_attname(fk->parent, fk->parent_cols[i], false)),
-							 quote_identifier(get_attname(fk->child, fk->child_cols[i], false)));
-		appendStringInfo(sql, "o%d.deleted_at IS NOT NULL AND (o%d.deleted_at <> $1"
-						 " OR o%d.deleted_by IS DISTINCT FROM $2))", n, n, n);
-		n++;
+		sd_check_reader(child->relid, fk->parent);
+		snprintf(alias, sizeof(alias), "o%d", n++);
+		appendStringInfo(sql, " AND NOT EXISTS (SELECT 1 FROM %s %s WHERE ",
+						 sd_lookup(fk->parent)->qualname, alias);
+		sd_append_join(sql, fk, alias, "c");
+		appendStringInfo(sql, " AND %s.deleted_at IS NOT NULL)", alias);
 	}
 }
 
@@ -547,24 +692,26 @@ sd_fk_plan(SdTable *parent, SdFk *fk, bool restore)
 	Oid			argtypes[2] = {TIMESTAMPTZOID, UUIDOID};
 	SPIPlanPtr *slot = restore ? &fk->restore_plan : &fk->delete_plan;
 
-	if (*slot)
+	if (sd_plan_ok(*slot))
 		return *slot;
+	sd_check_reader(fk->child, fk->parent);
 	initStringInfo(&sql);
 	if (!restore)
 	{
 		appendStringInfo(&sql, "UPDATE %s c SET deleted_at = $1, deleted_by = $2 FROM %s p WHERE ",
 						 child->qualname, parent->qualname);
-		sd_append_join(&sql, fk);
-		appendStringInfoString(&sql, " AND p.deleted_at = $1 AND p.deleted_by IS NOT DISTINCT FROM $2"
-							   " AND c.deleted_at IS NULL");
+		sd_append_join(&sql, fk, "p", "c");
+		appendStringInfoString(&sql, " AND p.deleted_at " SD_EQ " $1 AND ");
+		sd_append_same_actor(&sql, "p", "$2");
+		appendStringInfoString(&sql, " AND c.deleted_at IS NULL");
 	}
 	else
 	{
 		appendStringInfo(&sql, "UPDATE %s c SET deleted_at = NULL, deleted_by = NULL FROM %s p WHERE ",
 						 child->qualname, parent->qualname);
-		sd_append_join(&sql, fk);
-		appendStringInfoString(&sql, " AND p.deleted_at IS NULL AND c.deleted_at = $1"
-							   " AND c.deleted_by IS NOT DISTINCT FROM $2");
+		sd_append_join(&sql, fk, "p", "c");
+		appendStringInfoString(&sql, " AND p.deleted_at IS NULL AND c.deleted_at " SD_EQ " $1 AND ");
+		sd_append_same_actor(&sql, "c", "$2");
 		sd_append_other_parents(&sql, child, fk);
 	}
 	*slot = sd_prepare(parent, sql.data, 2, argtypes);
@@ -572,10 +719,37 @@ sd_fk_plan(SdTable *parent, SdFk *fk, bool restore)
 }
 
 /*
+ * Run a cascade statement as the owner of the table it changes.  Under
+ * REPEATABLE READ or SERIALIZABLE it looks for rows with a fresh snapshot,
+ * checked against the transaction's: a row committed by another transaction
+ * since then raises a serialization failure rather than being missed.
+ */
+static uint64
+sd_exec_as_owner(Oid relid, SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
+{
+	LifecycleUserSave save;
+	Oid			outer = sd_cascading_relid;
+	int			rc;
+
+	lifecycle_become_table_owner(relid, &save);
+	sd_cascading_relid = relid;
+	if (IsolationUsesXactSnapshot())
+		rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(),
+								  GetTransactionSnapshot(), false, true, 0);
+	else
+		rc = SPI_execute_plan(plan, values, nulls, false, 0);
+	sd_cascading_relid = outer;
+	lifecycle_restore_user(&save);
+	if (rc != expected)
+		elog(ERROR, "statement on \"%s\" failed: %s", get_rel_name(relid),
+			 SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/*
  * Walk the foreign keys breadth first from the root's table: one UPDATE per
  * foreign key per level, each touching only rows not yet in the target
  * state, so cycles and self-references end when a level changes nothing.
- * Runs as the extension owner; the caller's authority was checked on the root.
  */
 static void
 sd_cascade(Oid root, bool restore, Datum stamp, Datum actor, bool actor_null,
@@ -585,85 +759,62 @@ sd_cascade(Oid root, bool restore, Datum stamp, Datum actor, bool actor_null,
 	Datum		values[2] = {stamp, actor};
 	char		nulls[2] = {' ', actor_null ? 'n' : ' '};
 
-	/* the guard is not needed inside: these statements keep the rule */
-	sd_cascading++;
-	PG_TRY();
+	while (queue != NIL)
 	{
-		while (queue != NIL)
+		SdTable    *parent = sd_lookup(linitial_oid(queue));
+		List	   *children = parent->children;
+		ListCell   *lc;
+
+		queue = list_delete_first(queue);
+		foreach(lc, children)
 		{
-			SdTable    *parent = sd_lookup(linitial_oid(queue));
-			List	   *children = parent->children;
-			ListCell   *lc;
+			SdFk	   *fk = lfirst(lc);
+			uint64		n = sd_exec_as_owner(fk->child, sd_fk_plan(parent, fk, restore),
+											 values, nulls, SPI_OK_UPDATE);
 
-			queue = list_delete_first(queue);
-			foreach(lc, children)
-			{
-				SdFk	   *fk = lfirst(lc);
-				SPIPlanPtr	plan = sd_fk_plan(parent, fk, restore);
-				LifecycleUserSave save;
-				int			rc;
-
-				lifecycle_become_table_owner(fk->child, &save);
-				rc = SPI_execute_plan(plan, values, nulls, false, 0);
-				lifecycle_restore_user(&save);
-
-				if (rc != SPI_OK_UPDATE)
-					elog(ERROR, "cascade on \"%s\" failed: %s", get_rel_name(fk->child),
-						 SPI_result_code_string(rc));
-				if (SPI_processed == 0)
-					continue;
-				sd_report_add(rep, fk->child, SPI_processed);
-				if (!list_member_oid(queue, fk->child))
-					queue = lappend_oid(queue, fk->child);
-			}
+			if (n == 0)
+				continue;
+			sd_report_add(rep, fk->child, n);
+			if (!list_member_oid(queue, fk->child))
+				queue = lappend_oid(queue, fk->child);
 		}
 	}
-	PG_FINALLY();
-	{
-		sd_cascading--;
-	}
-	PG_END_TRY();
 }
 
 /*
  * A deleted_at that no other cascade has: the clock to the millisecond,
- * with this backend's slot (unique among running backends) in the
- * microseconds, and strictly increasing within the backend.  Restore finds
- * a cascade's rows by this stamp (and deleted_by), so it must not repeat.
+ * with a number from a sequence in the microseconds (so cascades in the same
+ * millisecond differ, across backends too), strictly increasing within the
+ * backend.  Restore finds a cascade's rows by this stamp and deleted_by.
  */
 static TimestampTz
 sd_next_stamp(void)
 {
-	TimestampTz slot = MyBackendId % 1000;
+	Oid			seq = get_relname_relid(SD_STAMP_SEQ, get_namespace_oid(LIFECYCLE_SCHEMA, false));
+	TimestampTz micro;
 	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz stamp = now - now % 1000 + slot;
+	TimestampTz stamp;
 
+	if (!OidIsValid(seq))
+		elog(ERROR, "sequence " LIFECYCLE_SCHEMA "." SD_STAMP_SEQ " is missing");
+	micro = nextval_internal(seq, false) % 1000;
+	stamp = now - now % 1000 + micro;
 	if (stamp <= sd_last_stamp)
-		stamp = sd_last_stamp - sd_last_stamp % 1000 + 1000 + slot;
+		stamp = sd_last_stamp - sd_last_stamp % 1000 + 1000 + micro;
 	sd_last_stamp = stamp;
 	return stamp;
 }
 
-/* ---------- the root row, checked as the caller ---------- */
+/* ---------- the root row, locked and changed as the caller ---------- */
 
-/* deleted_at, deleted_by of the row with key $1 (run as the owner) */
-static SPIPlanPtr
-sd_state_plan(SdTable *t)
+typedef struct SdRoot
 {
-	Oid			argtypes[1] = {t->key_type};
-
-	if (t->state_plan == NULL)
-		t->state_plan = sd_prepare(t, psprintf("SELECT deleted_at, deleted_by FROM %s WHERE %s = $1",
-											   t->qualname, t->key_name), 1, argtypes);
-	return t->state_plan;
-}
-
-typedef enum SdRowState
-{
-	SD_ROW_MISSING,
-	SD_ROW_LIVE,
-	SD_ROW_DELETED
-} SdRowState;
+	bool		deleted;
+	Datum		stamp;			/* its deleted_at and deleted_by, if deleted */
+	Datum		actor;
+	bool		actor_null;
+	Portal		portal;			/* cursor holding the row */
+} SdRoot;
 
 static void
 sd_check_column_privilege(SdTable *t, AclMode mode, const char *what)
@@ -683,163 +834,166 @@ sd_check_column_privilege(SdTable *t, AclMode mode, const char *what)
 					 mode == ACL_UPDATE ? "UPDATE" : "DELETE")));
 }
 
-/*
- * Lock the row as the caller: SELECT ... FOR UPDATE applies the caller's
- * privileges and the USING clauses of its SELECT and UPDATE policies, the
- * same test an UPDATE of the row would pass, but not the check of the new
- * row against SELECT policies that makes a plain soft-delete UPDATE fail on
- * Supabase.  A row the caller cannot lock but that exists is permission
- * denied; one that does not exist is SD_ROW_MISSING.
- */
-static SdRowState
-sd_check_row(SdTable *t, Datum key, const char *what)
+/* A plan of t with the key as its only parameter, cached in *slot. */
+static SPIPlanPtr
+sd_key_plan(SdTable *t, SPIPlanPtr *slot, const char *sql)
 {
 	Oid			argtypes[1] = {t->key_type};
+
+	if (!sd_plan_ok(*slot))
+		*slot = sd_prepare(t, sql, 1, argtypes);
+	return *slot;
+}
+
+/*
+ * Is the row there for the caller, and deleted?  As the caller, so a row its
+ * policies hide is simply not there: nothing tells it the row exists.
+ */
+static bool
+sd_visible_row(SdTable *t, Datum key, bool *deleted)
+{
 	Datum		values[1] = {key};
 	bool		isnull;
-	int			rc;
-	LifecycleUserSave save;
-	bool		exists;
+	SPIPlanPtr	plan = sd_key_plan(t, &t->visible_plan,
+								   psprintf("SELECT deleted_at IS NOT NULL FROM %s WHERE %s %s $1",
+											t->qualname, t->key_name, t->key_eq));
+	int			rc = SPI_execute_plan(plan, values, NULL, true, 1);
 
-	if (t->check_plan == NULL)
-	{
-		char	   *sql = psprintf("SELECT deleted_at IS NOT NULL FROM %s WHERE %s = $1 FOR UPDATE",
-								   t->qualname, t->key_name);
-
-		t->check_plan = sd_prepare(t, sql, 1, argtypes);
-	}
-	rc = SPI_execute_plan(t->check_plan, values, NULL, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "row check failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 1)
-		return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-										  1, &isnull)) ? SD_ROW_DELETED : SD_ROW_LIVE;
-
-	/* not visible to the caller: does it exist at all? */
-	lifecycle_become_table_owner(t->relid, &save);
-	rc = SPI_execute_plan(sd_state_plan(t), values, NULL, true, 1);
-	lifecycle_restore_user(&save);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "row lookup failed: %s", SPI_result_code_string(rc));
-	exists = SPI_processed > 0;
-	if (!exists)
-		return SD_ROW_MISSING;
+	if (SPI_processed == 0)
+		return false;
+	*deleted = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return true;
+}
+
+/*
+ * Lock the root row as the caller through a cursor (SELECT ... FOR UPDATE):
+ * its privileges and the USING clauses of its SELECT and UPDATE policies
+ * apply.  False when the caller cannot see the row; permission denied when
+ * it can see it but not update it.
+ */
+static bool
+sd_lock_root(SdTable *t, Datum key, const char *what, SdRoot *root)
+{
+	Datum		values[1] = {key};
+	bool		isnull,
+				deleted;
+	SPIPlanPtr	plan = sd_key_plan(t, &t->lock_plan,
+								   psprintf("SELECT deleted_at, deleted_by FROM %s WHERE %s %s $1 FOR UPDATE",
+											t->qualname, t->key_name, t->key_eq));
+
+	root->portal = SPI_cursor_open(psprintf(SD_CURSOR, sd_depth), plan, values, NULL, false);
+	SPI_cursor_fetch(root->portal, true, 1);
+	if (SPI_processed == 1)
+	{
+		HeapTuple	row = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		root->stamp = SPI_getbinval(row, desc, 1, &isnull);
+		root->deleted = !isnull;
+		root->actor = SPI_getbinval(row, desc, 2, &root->actor_null);
+		if (!root->actor_null)
+			root->actor = datumCopy(root->actor, false, UUID_LEN);
+		return true;
+	}
+	SPI_cursor_close(root->portal);
+	root->portal = NULL;
+	if (!sd_visible_row(t, key, &deleted))
+		return false;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied to %s this row of table \"%s\"", what,
 					get_rel_name(t->relid)),
-			 errdetail("The row exists, but the row-level security policies of the current role do not let it update the row."),
+			 errdetail("The row-level security policies of the current role let it see the row, not update it."),
 			 errhint("Act as a role whose policies allow updating the row, such as its owner or service_role.")));
-	return SD_ROW_MISSING;		/* keep compiler quiet */
+	return false;				/* keep compiler quiet */
 }
 
-/* deleted_at and deleted_by of a row, read as the owner. */
-static void
-sd_row_stamps(SdTable *t, Datum key, Datum *stamp, Datum *actor, bool *actor_null)
+/*
+ * UPDATE the row under the root cursor, as the caller.  WHERE CURRENT OF
+ * reads no column, so PostgreSQL checks the new row against the UPDATE
+ * policies' WITH CHECK but not against the SELECT policies that hide deleted
+ * rows.  The plan names the cursor, so it is kept only for the outermost
+ * operation, whose cursor name never changes.
+ */
+static uint64
+sd_update_root(SdTable *t, SPIPlanPtr *slot, const char *set, Datum *values,
+			   const char *nulls, int nargs, Oid *argtypes, SdRoot *root)
 {
-	Datum		values[1] = {key};
-	bool		isnull;
+	char	   *sql = psprintf("UPDATE %s SET %s WHERE CURRENT OF %s", t->qualname, set,
+							   quote_identifier(root->portal->name));
+	SPIPlanPtr	plan;
 	int			rc;
 
-	rc = SPI_execute_plan(sd_state_plan(t), values, NULL, false, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "row of \"%s\" vanished", get_rel_name(t->relid));
-	*stamp = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	*actor = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, actor_null);
-	*actor = *actor_null ? (Datum) 0 : datumCopy(*actor, false, UUID_LEN);
+	if (sd_depth == 1)
+	{
+		if (!sd_plan_ok(*slot))
+			*slot = sd_prepare(t, sql, nargs, argtypes);
+		plan = *slot;
+	}
+	else if ((plan = SPI_prepare(sql, nargs, argtypes)) == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	rc = SPI_execute_plan(plan, values, nulls, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "update of the row failed: %s", SPI_result_code_string(rc));
+	SPI_cursor_close(root->portal);
+	root->portal = NULL;
+	return SPI_processed;
 }
-
-/* ---------- soft delete and restore of one root ---------- */
 
 /* Soft-delete the root row and its descendants; false when nothing was live. */
 static bool
 sd_delete_root(SdTable *t, Datum key, Datum actor, bool actor_null, SdReport *rep)
 {
-	Oid			argtypes[3] = {t->key_type, TIMESTAMPTZOID, UUIDOID};
-	Datum		stamp;
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', actor_null ? 'n' : ' '};
-	LifecycleUserSave save;
-	int			rc;
-	uint64		deleted;
+	Oid			argtypes[2] = {TIMESTAMPTZOID, UUIDOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', actor_null ? 'n' : ' '};
+	SdRoot		root;
+	uint64		n;
 
 	sd_check_column_privilege(t, ACL_UPDATE, "soft-delete");
-	if (sd_check_row(t, key, "soft-delete") != SD_ROW_LIVE)
+	if (!sd_lock_root(t, key, "soft-delete", &root))
 		return false;
-
-	if (t->delete_plan == NULL)
+	if (root.deleted)
 	{
-		char	   *sql = psprintf("UPDATE %s SET deleted_at = $2, deleted_by = $3"
-								   " WHERE %s = $1 AND deleted_at IS NULL",
-								   t->qualname, t->key_name);
-
-		t->delete_plan = sd_prepare(t, sql, 3, argtypes);
+		SPI_cursor_close(root.portal);
+		return false;
 	}
-	stamp = TimestampTzGetDatum(sd_next_stamp());
-	values[0] = key;
-	values[1] = stamp;
-	values[2] = actor;
-	lifecycle_become_table_owner(t->relid, &save);
-	rc = SPI_execute_plan(t->delete_plan, values, nulls, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "soft delete failed: %s", SPI_result_code_string(rc));
-	deleted = SPI_processed;
-	sd_report_add(rep, t->relid, deleted);
-	if (deleted > 0)
-		sd_cascade(t->relid, false, stamp, actor, actor_null, rep);
-	lifecycle_restore_user(&save);
-	return deleted > 0;
+	values[0] = TimestampTzGetDatum(sd_next_stamp());
+	values[1] = actor;
+	n = sd_update_root(t, &t->delete_plan, "deleted_at = $1, deleted_by = $2",
+					   values, nulls, 2, argtypes, &root);
+	sd_report_add(rep, t->relid, n);
+	if (n > 0)
+		sd_cascade(t->relid, false, values[0], actor, actor_null, rep);
+	return n > 0;
 }
 
 /* Restore the root row and exactly what its cascade deleted. */
 static bool
 sd_restore_root(SdTable *t, Datum key, SdReport *rep)
 {
-	Oid			argtypes[2] = {t->key_type, TIMESTAMPTZOID};
-	Datum		stamp,
-				actor;
-	bool		actor_null;
-	Datum		values[2];
-	LifecycleUserSave save;
-	int			rc;
-	uint64		restored;
+	SdRoot		root;
+	uint64		n;
 
 	sd_check_column_privilege(t, ACL_UPDATE, "restore");
-	if (sd_check_row(t, key, "restore") != SD_ROW_DELETED)
+	if (!sd_lock_root(t, key, "restore", &root))
 		return false;
-
-	if (t->restore_plan == NULL)
+	if (!root.deleted)
 	{
-		char	   *sql = psprintf("UPDATE %s SET deleted_at = NULL, deleted_by = NULL"
-								   " WHERE %s = $1 AND deleted_at = $2",
-								   t->qualname, t->key_name);
-
-		t->restore_plan = sd_prepare(t, sql, 2, argtypes);
+		SPI_cursor_close(root.portal);
+		return false;
 	}
-	lifecycle_become_table_owner(t->relid, &save);
-	sd_row_stamps(t, key, &stamp, &actor, &actor_null);
-	values[0] = key;
-	values[1] = stamp;
-	rc = SPI_execute_plan(t->restore_plan, values, NULL, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "restore failed: %s", SPI_result_code_string(rc));
-	restored = SPI_processed;
-	sd_report_add(rep, t->relid, restored);
-	if (restored > 0)
-		sd_cascade(t->relid, true, stamp, actor, actor_null, rep);
-	lifecycle_restore_user(&save);
-	return restored > 0;
+	n = sd_update_root(t, &t->restore_plan, "deleted_at = NULL, deleted_by = NULL",
+					   NULL, NULL, 0, NULL, &root);
+	sd_report_add(rep, t->relid, n);
+	if (n > 0)
+		sd_cascade(t->relid, true, root.stamp, root.actor, root.actor_null, rep);
+	return n > 0;
 }
 
 /* ---------- SQL-callable: soft delete, restore, permanent delete ---------- */
-
-/* The actor argument (deleted_by), which may be NULL: nobody known. */
-static Datum
-sd_actor_arg(FunctionCallInfo fcinfo, int argno, bool *isnull)
-{
-	*isnull = PG_ARGISNULL(argno);
-	return *isnull ? (Datum) 0 : PG_GETARG_DATUM(argno);
-}
 
 /*
  * One soft delete or restore of a root row.  keyarg is the argument holding
@@ -849,7 +1003,6 @@ static Datum
 sd_run(FunctionCallInfo fcinfo, Oid relid, int keyarg, int actorarg,
 	   bool restore, bool report, const char *funcname)
 {
-	int			nest;
 	MemoryContext callercxt = CurrentMemoryContext;
 	SdReport	rep = {NIL, NIL};
 	SdTable    *t;
@@ -857,21 +1010,14 @@ sd_run(FunctionCallInfo fcinfo, Oid relid, int keyarg, int actorarg,
 	bool		done;
 	char	   *json = NULL;
 
-	nest = sd_enter();
+	sd_enter();
 	t = sd_enabled_table(relid, funcname);
 	sd_require_key(t, funcname);
-	if (PG_ARGISNULL(keyarg))
-		sd_null_error("record_id", "Pass the primary key value of the row.");
-	key = keyarg == 1 ? sd_key_datum(fcinfo, t) : PG_GETARG_DATUM(keyarg);
+	key = sd_key_datum(fcinfo, keyarg, t);
 	if (restore)
 		done = sd_restore_root(t, key, &rep);
 	else
-	{
-		bool		actor_null;
-		Datum		actor = sd_actor_arg(fcinfo, actorarg, &actor_null);
-
-		done = sd_delete_root(t, key, actor, actor_null, &rep);
-	}
+		done = sd_delete_root(t, key, PG_GETARG_DATUM(actorarg), PG_ARGISNULL(actorarg), &rep);
 	if (report)
 	{
 		MemoryContext old = MemoryContextSwitchTo(callercxt);
@@ -879,7 +1025,7 @@ sd_run(FunctionCallInfo fcinfo, Oid relid, int keyarg, int actorarg,
 		json = sd_report_text(&rep);
 		MemoryContextSwitchTo(old);
 	}
-	sd_leave(nest);
+	sd_leave();
 	if (report)
 		return DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
 	return BoolGetDatum(done);
@@ -927,11 +1073,12 @@ sd_tenant_table(void)
 {
 	LifecycleUserSave save;
 	int			rc;
-	Oid			relid = InvalidOid;
+	Oid			relid;
 	bool		isnull;
 
 	lifecycle_become_owner(&save);
-	rc = SPI_execute("SELECT tenant_table::oid FROM " LIFECYCLE_SCHEMA ".soft_delete_tenant", true, 1);
+	rc = SPI_execute("SELECT tenant_table::pg_catalog.oid FROM " LIFECYCLE_SCHEMA ".soft_delete_tenant",
+					 true, 1);
 	lifecycle_restore_user(&save);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read the tenant table: %s", SPI_result_code_string(rc));
@@ -942,24 +1089,37 @@ sd_tenant_table(void)
 	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("tenant table " SD_DEFAULT_TENANT " does not exist"),
+				 errmsg("tenant table public.accounts does not exist"),
 				 errdetail("soft_delete_account() and restore_account() work on the tenant table, public.accounts unless set otherwise."),
 				 errhint("Name your tenant table: SELECT lifecycle.set_tenant_table('myschema.tenants');")));
 	return relid;
 }
 
+static void
+sd_require_uuid_key(SdTable *t, const char *funcname)
+{
+	if (getBaseType(t->key_type) != UUIDOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("primary key of tenant table \"%s\" has type %s, not uuid",
+						get_rel_name(t->relid), format_type_be(t->key_type)),
+				 errdetail("%s takes the account id as uuid.", funcname),
+				 errhint("Use soft_delete_cascade()/restore_cascade() on tenant tables with other key types.")));
+}
+
 static Datum
 sd_run_account(FunctionCallInfo fcinfo, bool restore)
 {
-	int			nest;
-	Oid			relid;
 	const char *funcname = restore ? "restore_account" : "soft_delete_account";
+	Oid			relid;
 
 	if (PG_ARGISNULL(0))
 		sd_null_error("account_id", "Pass the id of the account.");
-	nest = sd_enter();
+	sd_enter();
 	relid = sd_tenant_table();
-	sd_leave(nest);
+	sd_require_key(sd_enabled_table(relid, funcname), funcname);
+	sd_require_uuid_key(sd_lookup(relid), funcname);
+	sd_leave();
 	return sd_run(fcinfo, relid, 0, 1, restore, true, funcname);
 }
 
@@ -986,38 +1146,24 @@ PG_FUNCTION_INFO_V1(permanent_delete);
 Datum
 permanent_delete(PG_FUNCTION_ARGS)
 {
-	int			nest;
 	Oid			relid = sd_table_arg(fcinfo, "Pass the table, e.g. lifecycle.permanent_delete('public.projects', id).");
 	SdTable    *t;
-	Datum		key;
 	Datum		values[1];
-	Oid			argtypes[1];
-	LifecycleUserSave save;
-	bool		isnull;
 	bool		deleted;
-	int			rc;
+	SPIPlanPtr	plan;
+	int			rc = 0;
 	uint64		removed;
 
-	nest = sd_enter();
+	sd_enter();
 	t = sd_enabled_table(relid, "permanent_delete");
 	sd_require_key(t, "permanent_delete");
-	key = sd_key_datum(fcinfo, t);
+	values[0] = sd_key_datum(fcinfo, 1, t);
 	sd_check_column_privilege(t, ACL_DELETE, "permanently delete");
-	values[0] = key;
-	argtypes[0] = t->key_type;
-
-	lifecycle_become_table_owner(t->relid, &save);
-	rc = SPI_execute_plan(sd_state_plan(t), values, NULL, true, 1);
-	lifecycle_restore_user(&save);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "row lookup failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 0)
+	if (!sd_visible_row(t, values[0], &deleted))
 	{
-		sd_leave(nest);
+		sd_leave();
 		PG_RETURN_BOOL(false);
 	}
-	SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	deleted = !isnull;
 	if (!deleted)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1025,13 +1171,13 @@ permanent_delete(PG_FUNCTION_ARGS)
 				 errdetail("permanent_delete only removes rows that are already soft-deleted."),
 				 errhint("Soft-delete it first with lifecycle.soft_delete(), or use DELETE.")));
 
-	if (t->purge_plan == NULL)
-		t->purge_plan = sd_prepare(t, psprintf("DELETE FROM %s WHERE %s = $1 AND deleted_at IS NOT NULL",
-											   t->qualname, t->key_name), 1, argtypes);
+	plan = sd_key_plan(t, &t->purge_plan,
+					   psprintf("DELETE FROM %s WHERE %s %s $1 AND deleted_at IS NOT NULL",
+								t->qualname, t->key_name, t->key_eq));
 	sd_hard_delete++;
 	PG_TRY();
 	{
-		rc = SPI_execute_plan(t->purge_plan, values, NULL, false, 0);
+		rc = SPI_execute_plan(plan, values, NULL, false, 0);
 	}
 	PG_FINALLY();
 	{
@@ -1046,9 +1192,9 @@ permanent_delete(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to permanently delete this row of table \"%s\"",
 						get_rel_name(relid)),
-				 errdetail("The row exists, but the row-level security policies of the current role do not let it delete the row."),
+				 errdetail("The row-level security policies of the current role let it see the row, not delete it."),
 				 errhint("Act as a role whose policies allow deleting soft-deleted rows, such as service_role.")));
-	sd_leave(nest);
+	sd_leave();
 	PG_RETURN_BOOL(true);
 }
 
@@ -1060,46 +1206,56 @@ typedef struct SdPurgeNode
 	Oid			relid;
 	int			depth;
 	char	   *pred;
+	List	   *ancestors;		/* tables pred reads besides relid */
 } SdPurgeNode;
 
 #define SD_PURGE_MAX_DEPTH 64
 
-/* "a3.c = ANY ..." style predicate for the children of node via fk. */
-static char *
-sd_child_pred(SdPurgeNode *node, SdFk *fk, int depth)
+/* Rows of fk's child that are soft-deleted and reference a row of node. */
+static SdPurgeNode *
+sd_purge_child(SdPurgeNode *node, SdFk *fk)
 {
+	SdPurgeNode *child = palloc0(sizeof(SdPurgeNode));
 	StringInfoData sql;
-	int			i;
+	char		p[16],
+				c[16];
 
+	child->relid = fk->child;
+	child->depth = node->depth + 1;
+	child->ancestors = lappend_oid(list_copy(node->ancestors), node->relid);
+	snprintf(p, sizeof(p), "a%d", node->depth);
+	snprintf(c, sizeof(c), "a%d", child->depth);
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "a%d.deleted_at IS NOT NULL AND (", depth);
-	for (i = 0; i < fk->nkeys; i++)
-		appendStringInfo(&sql, "%sa%d.%s", i ? ", " : "", depth,
-						 quote_identifier(get_attname(fk->child, fk->child_cols[i], false)));
-	appendStringInfoString(&sql, ") IN (SELECT ");
-	for (i = 0; i < fk->nkeys; i++)
-		appendStringInfo(&sql, "%sa%d.%s", i ? ", " : "", node->depth,
-						 quote_identifier(get_attname(fk->parent, fk->parent_cols[i], false)));
-	appendStringInfo(&sql, " FROM %s a%d WHERE %s)", sd_lookup(fk->parent)->qualname,
-					 node->depth, node->pred);
-	return sql.data;
+	appendStringInfo(&sql, "%s.deleted_at IS NOT NULL AND EXISTS (SELECT 1 FROM %s %s WHERE ",
+					 c, sd_lookup(fk->parent)->qualname, p);
+	sd_append_join(&sql, fk, p, c);
+	appendStringInfo(&sql, " AND %s)", node->pred);
+	child->pred = sql.data;
+	return child;
 }
 
+/* SELECT (LIMIT 1) or DELETE the node's rows, as its table's owner. */
 static uint64
-sd_purge_exec(SdPurgeNode *node, const char *verb, Datum cutoff)
+sd_purge_exec(SdPurgeNode *node, bool delete, Datum cutoff)
 {
 	Oid			argtypes[1] = {TIMESTAMPTZOID};
 	Datum		values[1] = {cutoff};
-	char	   *sql = psprintf("%s %s a%d WHERE %s", verb, sd_lookup(node->relid)->qualname,
-							   node->depth, node->pred);
+	char	   *sql;
 	LifecycleUserSave save;
+	ListCell   *lc;
 	int			rc;
 
+	foreach(lc, node->ancestors)
+		sd_check_reader(node->relid, lfirst_oid(lc));
+	sql = delete ?
+		psprintf("DELETE FROM %s a%d WHERE %s", sd_lookup(node->relid)->qualname,
+				 node->depth, node->pred) :
+		psprintf("SELECT 1 FROM %s a%d WHERE %s LIMIT 1", sd_lookup(node->relid)->qualname,
+				 node->depth, node->pred);
 	lifecycle_become_table_owner(node->relid, &save);
 	rc = SPI_execute_with_args(sql, 1, argtypes, values, NULL, false, 0);
 	lifecycle_restore_user(&save);
-
-	if (rc != SPI_OK_SELECT && rc != SPI_OK_DELETE)
+	if (rc != (delete ? SPI_OK_DELETE : SPI_OK_SELECT))
 		elog(ERROR, "cleanup failed: %s", SPI_result_code_string(rc));
 	return SPI_processed;
 }
@@ -1113,12 +1269,11 @@ PG_FUNCTION_INFO_V1(cleanup_soft_deleted_records);
 Datum
 cleanup_soft_deleted_records(PG_FUNCTION_ARGS)
 {
-	int			nest;
 	Oid			relid = sd_table_arg(fcinfo, "Pass the table, e.g. lifecycle.cleanup_soft_deleted_records('public.projects', 90).");
 	int32		days;
 	Relation	rel;
 	Datum		cutoff;
-	List	   *nodes = NIL;
+	List	   *nodes;
 	SdPurgeNode *root;
 	uint64		removed = 0;
 	int			i;
@@ -1140,12 +1295,11 @@ cleanup_soft_deleted_records(PG_FUNCTION_ARGS)
 								 DirectFunctionCall7(make_interval, 0, 0, 0, Int32GetDatum(days),
 													 0, 0, Float8GetDatum(0)));
 
-	nest = sd_enter();
+	sd_enter();
 	sd_enabled_table(relid, "cleanup_soft_deleted_records");
-	root = palloc(sizeof(SdPurgeNode));
+	root = palloc0(sizeof(SdPurgeNode));
 	root->relid = relid;
-	root->depth = 0;
-	root->pred = "a0.deleted_at < $1";
+	root->pred = "a0.deleted_at OPERATOR(pg_catalog.<) $1";
 	nodes = list_make1(root);
 	for (i = 0; i < list_length(nodes); i++)
 	{
@@ -1153,38 +1307,31 @@ cleanup_soft_deleted_records(PG_FUNCTION_ARGS)
 		List	   *children;
 		ListCell   *lc;
 
-		if (sd_purge_exec(node, "SELECT 1 FROM", cutoff) == 0)
+		if (sd_purge_exec(node, false, cutoff) == 0)
 			continue;
 		if (node->depth + 1 >= SD_PURGE_MAX_DEPTH)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("soft-deleted rows under \"%s\" nest deeper than %d levels",
 							get_rel_name(relid), SD_PURGE_MAX_DEPTH),
-					 errhint("Look for a cycle of rows referencing each other; remove it by hand.")));
+					 errdetail("Rows that reference each other in a cycle never end the descent."),
+					 errhint("Break the cycle by hand (set one of the references to NULL), then run the cleanup again.")));
 		children = sd_lookup(node->relid)->children;
 		foreach(lc, children)
-		{
-			SdFk	   *fk = lfirst(lc);
-			SdPurgeNode *child = palloc(sizeof(SdPurgeNode));
-
-			child->relid = fk->child;
-			child->depth = node->depth + 1;
-			child->pred = sd_child_pred(node, fk, child->depth);
-			nodes = lappend(nodes, child);
-		}
+			nodes = lappend(nodes, sd_purge_child(node, lfirst(lc)));
 	}
 	sd_hard_delete++;
 	PG_TRY();
 	{
 		for (i = list_length(nodes) - 1; i >= 0; i--)
-			removed += sd_purge_exec(list_nth(nodes, i), "DELETE FROM", cutoff);
+			removed += sd_purge_exec(list_nth(nodes, i), true, cutoff);
 	}
 	PG_FINALLY();
 	{
 		sd_hard_delete--;
 	}
 	PG_END_TRY();
-	sd_leave(nest);
+	sd_leave();
 	PG_RETURN_INT32((int32) Min(removed, PG_INT32_MAX));
 }
 
@@ -1216,19 +1363,19 @@ sd_guard_plan(SdTable *child, SdFk *fk)
 	Oid			argtypes[INDEX_MAX_KEYS];
 	int			i;
 
-	if (fk->guard_plan)
+	if (sd_plan_ok(fk->guard_plan))
 		return fk->guard_plan;
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT deleted_at IS NOT NULL FROM %s p WHERE ",
+	appendStringInfo(&sql, "SELECT p.deleted_at IS NOT NULL FROM %s p WHERE ",
 					 sd_lookup(fk->parent)->qualname);
 	for (i = 0; i < fk->nkeys; i++)
 	{
-		appendStringInfo(&sql, "%sp.%s = $%d", i ? " AND " : "",
+		appendStringInfo(&sql, "%sp.%s %s $%d", i ? " AND " : "",
 						 quote_identifier(get_attname(fk->parent, fk->parent_cols[i], false)),
-						 i + 1);
+						 sd_operator(fk->pf_eq[i]), i + 1);
 		argtypes[i] = get_atttype(fk->child, fk->child_cols[i]);
 	}
-	appendStringInfoString(&sql, " FOR SHARE");
+	appendStringInfoString(&sql, " FOR SHARE OF p");
 	fk->guard_plan = sd_prepare(child, sql.data, fk->nkeys, argtypes);
 	return fk->guard_plan;
 }
@@ -1255,9 +1402,10 @@ sd_fk_changed(TriggerData *td, SdFk *fk)
 
 /*
  * Refuse a live row that references a soft-deleted row of an enabled table.
- * The parent is locked FOR SHARE (as the owner, so RLS cannot hide it): a
- * cascade deleting it concurrently either waits for us, and then sees and
- * soft-deletes our row, or commits first, and then we see it deleted.
+ * The parent is locked FOR SHARE as its owner (so RLS cannot hide it), like
+ * a foreign-key check: a cascade deleting it concurrently either waits for
+ * us, and then sees and soft-deletes our row, or commits first, and then we
+ * see it deleted (under REPEATABLE READ the lock fails to serialize).
  */
 static void
 sd_guard_row(TriggerData *td, SdTable *t, HeapTuple row, bool restored)
@@ -1273,6 +1421,7 @@ sd_guard_row(TriggerData *td, SdTable *t, HeapTuple row, bool restored)
 		int			i,
 					rc;
 		LifecycleUserSave save;
+		SPIPlanPtr	plan;
 
 		if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) && !restored && !sd_fk_changed(td, fk))
 			continue;
@@ -1280,8 +1429,9 @@ sd_guard_row(TriggerData *td, SdTable *t, HeapTuple row, bool restored)
 			values[i] = heap_getattr(row, fk->child_cols[i], desc, &isnull);
 		if (isnull)
 			continue;			/* MATCH SIMPLE: references nothing */
+		plan = sd_guard_plan(t, fk);
 		lifecycle_become_table_owner(fk->parent, &save);
-		rc = SPI_execute_plan(sd_guard_plan(t, fk), values, NULL, false, 1);
+		rc = SPI_execute_plan(plan, values, NULL, false, 1);
 		lifecycle_restore_user(&save);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "soft delete guard failed: %s", SPI_result_code_string(rc));
@@ -1306,7 +1456,6 @@ PG_FUNCTION_INFO_V1(soft_delete_guard);
 Datum
 soft_delete_guard(PG_FUNCTION_ARGS)
 {
-	int			nest;
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	SdTable    *t;
 	HeapTuple	row;
@@ -1318,11 +1467,12 @@ soft_delete_guard(PG_FUNCTION_ARGS)
 	if (!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
 		TRIGGER_FIRED_BY_DELETE(td->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 		sd_trigger_misuse(fcinfo, "must be fired AFTER INSERT or UPDATE FOR EACH ROW");
-	/* cascades keep the rule themselves, set-based */
-	if (sd_cascading > 0)
+	/* a cascade's own statement keeps the rule itself, set-based */
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) &&
+		RelationGetRelid(td->tg_relation) == sd_cascading_relid)
 		return PointerGetDatum(NULL);
 
-	nest = sd_enter();
+	sd_enter();
 	t = sd_lookup(RelationGetRelid(td->tg_relation));
 	row = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 	if (t->deleted_at != InvalidAttrNumber &&
@@ -1335,71 +1485,142 @@ soft_delete_guard(PG_FUNCTION_ARGS)
 		}
 		sd_guard_row(td, t, row, restored);
 	}
-	sd_leave(nest);
+	sd_leave();
 	return PointerGetDatum(NULL);
 }
 
-/* DELETE on an intercepting table: soft-delete the row with cascade instead. */
+/* BEFORE DELETE row: remember the row's key and keep the row. */
+static void
+sd_intercept_row(TriggerData *td)
+{
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	Oid			relid = RelationGetRelid(td->tg_relation);
+	SubTransactionId subxid = GetCurrentSubTransactionId();
+	SdTable    *t = sd_lookup(relid);
+	SdPending  *pending = NULL;
+	MemoryContext old;
+	Datum		key;
+	bool		isnull;
+	int16		typlen;
+	bool		typbyval;
+	ListCell   *lc;
+
+	sd_require_key(t, "intercept_delete");
+	key = heap_getattr(td->tg_trigtuple, t->key_attnum, desc, &isnull);
+	get_typlenbyval(t->key_type, &typlen, &typbyval);
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	foreach(lc, sd_pending)
+	{
+		SdPending  *p = lfirst(lc);
+
+		if (p->relid == relid && p->subxid == subxid)
+			pending = p;
+	}
+	if (pending == NULL)
+	{
+		pending = palloc0(sizeof(SdPending));
+		pending->relid = relid;
+		pending->subxid = subxid;
+		sd_pending = lappend(sd_pending, pending);
+	}
+	pending->keys = lappend(pending->keys, DatumGetPointer(datumCopy(key, typbyval, typlen)));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * AFTER DELETE statement: soft-delete, as one cascade, every row the
+ * statement asked to delete.  Done once the statement's scan is over, so
+ * that the cascade cannot change rows the DELETE has yet to reach.
+ */
+static void
+sd_intercept_statement(TriggerData *td)
+{
+	Oid			relid = RelationGetRelid(td->tg_relation);
+	List	   *mine = NIL;
+	ListCell   *lc;
+
+	/* take this table's keys first: the cascade may add others' */
+	foreach(lc, sd_pending)
+	{
+		if (((SdPending *) lfirst(lc))->relid != relid)
+			continue;
+		mine = lappend(mine, lfirst(lc));
+		sd_pending = foreach_delete_current(sd_pending, lc);
+	}
+	foreach(lc, mine)
+	{
+		SdPending  *p = lfirst(lc);
+		SdTable    *t;
+		Datum	   *keys;
+		int			n = 0;
+		ListCell   *k;
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+		Oid			arraytype;
+		Oid			argtypes[3];
+		Datum		values[3];
+		char		nulls[3] = {' ', ' ', ' '};
+		pg_uuid_t  *actor = palloc(sizeof(pg_uuid_t));
+		bool		actor_known = lifecycle_current_actor(actor);
+
+		t = sd_lookup(relid);
+		keys = palloc(sizeof(Datum) * list_length(p->keys));
+		foreach(k, p->keys)
+			keys[n++] = PointerGetDatum(lfirst(k));
+		get_typlenbyvalalign(t->key_type, &typlen, &typbyval, &typalign);
+		arraytype = get_array_type(t->key_type);
+		if (!OidIsValid(arraytype))
+			elog(ERROR, "no array type for %s", format_type_be(t->key_type));
+		argtypes[0] = arraytype;
+		argtypes[1] = TIMESTAMPTZOID;
+		argtypes[2] = UUIDOID;
+		if (!sd_plan_ok(t->intercept_plan))
+			t->intercept_plan = sd_prepare(t, psprintf("UPDATE %s SET deleted_at = $2, deleted_by = $3"
+													   " WHERE %s %s ANY ($1) AND deleted_at IS NULL",
+													   t->qualname, t->key_name, t->key_eq),
+										   3, argtypes);
+		values[0] = PointerGetDatum(construct_array(keys, n, t->key_type, typlen, typbyval, typalign));
+		values[1] = TimestampTzGetDatum(sd_next_stamp());
+		values[2] = actor_known ? UUIDPGetDatum(actor) : (Datum) 0;
+		nulls[2] = actor_known ? ' ' : 'n';
+		/* the DELETE passed the caller's privileges and policies on these rows */
+		if (sd_exec_as_owner(relid, t->intercept_plan, values, nulls, SPI_OK_UPDATE) > 0)
+			sd_cascade(relid, false, values[1], values[2], !actor_known, NULL);
+	}
+}
+
+/* DELETE on an intercepting table: soft-delete the rows with cascade instead. */
 PG_FUNCTION_INFO_V1(soft_delete_intercept);
 Datum
 soft_delete_intercept(PG_FUNCTION_ARGS)
 {
-	int			nest;
 	TriggerData *td = (TriggerData *) fcinfo->context;
-	TupleDesc	desc;
-	SdTable    *t;
-	Datum		key;
-	bool		isnull;
-	pg_uuid_t  *actor = palloc(sizeof(pg_uuid_t));
-	bool		actor_known;
-	Oid			argtypes[3];
-	Datum		stamp;
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
-	LifecycleUserSave save;
-	int			rc;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		sd_trigger_misuse(fcinfo, "not called by trigger manager");
-	if (!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
-		!TRIGGER_FIRED_BY_DELETE(td->tg_event))
-		sd_trigger_misuse(fcinfo, "must be fired BEFORE DELETE FOR EACH ROW");
-	if (sd_hard_delete > 0)
-		return PointerGetDatum(td->tg_trigtuple);
+	if (!TRIGGER_FIRED_BY_DELETE(td->tg_event) ||
+		(TRIGGER_FIRED_FOR_ROW(td->tg_event) && !TRIGGER_FIRED_BEFORE(td->tg_event)) ||
+		(!TRIGGER_FIRED_FOR_ROW(td->tg_event) && !TRIGGER_FIRED_AFTER(td->tg_event)))
+		sd_trigger_misuse(fcinfo, "must be fired BEFORE DELETE FOR EACH ROW and AFTER DELETE FOR EACH STATEMENT");
 
-	desc = RelationGetDescr(td->tg_relation);
-	nest = sd_enter();
-	t = sd_lookup(RelationGetRelid(td->tg_relation));
-	sd_require_key(t, "intercept_delete");
-	if (!heap_attisnull(td->tg_trigtuple, t->deleted_at, desc))
+	if (TRIGGER_FIRED_FOR_ROW(td->tg_event))
 	{
-		/* already soft-deleted: deleting it again changes nothing */
-		sd_leave(nest);
+		SdTable    *t;
+
+		if (sd_hard_delete > 0)
+			return PointerGetDatum(td->tg_trigtuple);
+		if (sd_cache == NULL)
+			sd_cache_init();
+		t = sd_lookup(RelationGetRelid(td->tg_relation));
+		/* an already soft-deleted row: deleting it again changes nothing */
+		if (heap_attisnull(td->tg_trigtuple, t->deleted_at, RelationGetDescr(td->tg_relation)))
+			sd_intercept_row(td);
 		return PointerGetDatum(NULL);
 	}
-	key = heap_getattr(td->tg_trigtuple, t->key_attnum, desc, &isnull);
-	actor_known = lifecycle_current_actor(actor);
-	argtypes[0] = t->key_type;
-	argtypes[1] = TIMESTAMPTZOID;
-	argtypes[2] = UUIDOID;
-	if (t->delete_plan == NULL)
-		t->delete_plan = sd_prepare(t, psprintf("UPDATE %s SET deleted_at = $2, deleted_by = $3"
-												" WHERE %s = $1 AND deleted_at IS NULL",
-												t->qualname, t->key_name), 3, argtypes);
-	stamp = TimestampTzGetDatum(sd_next_stamp());
-	values[0] = key;
-	values[1] = stamp;
-	values[2] = actor_known ? UUIDPGetDatum(actor) : (Datum) 0;
-	nulls[2] = actor_known ? ' ' : 'n';
-	/* the DELETE passed the caller's privileges and policies on this row */
-	lifecycle_become_table_owner(t->relid, &save);
-	rc = SPI_execute_plan(t->delete_plan, values, nulls, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "soft delete failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed > 0)
-		sd_cascade(t->relid, false, stamp, values[2], !actor_known, NULL);
-	lifecycle_restore_user(&save);
-	sd_leave(nest);
+	sd_enter();
+	sd_intercept_statement(td);
+	sd_leave();
 	return PointerGetDatum(NULL);
 }
 
@@ -1439,7 +1660,10 @@ sd_invalidate_neighbours(Relation rel)
 	CacheInvalidateRelcache(rel);
 }
 
-/* WHEN clause of the update guard: a restore, or a changed foreign key. */
+/*
+ * WHEN clause of the update guard: a restore, or a changed foreign key,
+ * compared with each foreign key's own equality operator.
+ */
 static char *
 sd_guard_when(Relation rel)
 {
@@ -1451,17 +1675,81 @@ sd_guard_when(Relation rel)
 	foreach(lc, RelationGetFKeyList(rel))
 	{
 		ForeignKeyCacheInfo *fk = lfirst(lc);
-		int			i;
+		HeapTuple	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(fk->conoid));
+		int16		conkey[INDEX_MAX_KEYS];
+		int16		confkey[INDEX_MAX_KEYS];
+		Oid			ff_eq[INDEX_MAX_KEYS];
+		int			nkeys,
+					i;
 
-		for (i = 0; i < fk->nkeys; i++)
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for constraint %u", fk->conoid);
+		DeconstructFkConstraintRow(tup, &nkeys, conkey, confkey, NULL, NULL, ff_eq,
+								   NULL, NULL);
+		ReleaseSysCache(tup);
+		for (i = 0; i < nkeys; i++)
 		{
-			const char *col = quote_identifier(get_attname(RelationGetRelid(rel), fk->conkey[i], false));
+			const char *col = quote_identifier(get_attname(RelationGetRelid(rel), conkey[i], false));
 
-			appendStringInfo(&when, " OR OLD.%s IS DISTINCT FROM NEW.%s", col, col);
+			appendStringInfo(&when, " OR (OLD.%s IS NULL) <> (NEW.%s IS NULL) OR NOT (OLD.%s %s NEW.%s)",
+							 col, col, col, sd_operator(ff_eq[i]), col);
 		}
 	}
 	appendStringInfoChar(&when, ')');
 	return when.data;
+}
+
+/*
+ * intercept_delete keeps rows a DELETE targets; that must not break a
+ * foreign key whose ON DELETE action deletes or changes them, and needs a
+ * plain table whose statement trigger sees its own rows' DELETEs.
+ */
+static void
+sd_check_intercept(Relation rel)
+{
+	Oid			pk = RelationGetPrimaryKeyIndex(rel);
+	bool		single = false;
+	ListCell   *lc;
+
+	if (OidIsValid(pk))
+	{
+		Relation	idx = index_open(pk, AccessShareLock);
+
+		single = idx->rd_index->indnkeyatts == 1;
+		index_close(idx, AccessShareLock);
+	}
+	if (!single)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+				 errmsg("table \"%s\" has no single-column primary key", RelationGetRelationName(rel)),
+				 errdetail("intercept_delete soft-deletes each deleted row by its primary key."),
+				 errhint("Add a primary key, or enable soft delete without intercept_delete.")));
+	if (RelationGetForm(rel)->relkind != RELKIND_RELATION || RelationGetForm(rel)->relispartition)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("intercept_delete is not supported on partitioned tables or partitions"),
+				 errhint("Enable soft delete without intercept_delete and call lifecycle.soft_delete().")));
+	foreach(lc, RelationGetFKeyList(rel))
+	{
+		ForeignKeyCacheInfo *fk = lfirst(lc);
+		HeapTuple	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(fk->conoid));
+		char		action;
+
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for constraint %u", fk->conoid);
+		action = ((Form_pg_constraint) GETSTRUCT(tup))->confdeltype;
+		ReleaseSysCache(tup);
+		if (action == FKCONSTR_ACTION_CASCADE || action == FKCONSTR_ACTION_SETNULL ||
+			action == FKCONSTR_ACTION_SETDEFAULT)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("intercept_delete cannot be used on \"%s\": foreign key \"%s\" deletes or changes its rows when \"%s\" rows are deleted",
+							RelationGetRelationName(rel), get_constraint_name(fk->conoid),
+							get_rel_name(fk->confrelid)),
+					 errdetail("Keeping the rows would leave them referencing deleted rows."),
+					 errhint("Enable soft delete on \"%s\" too and soft-delete there, or change the foreign key to ON DELETE NO ACTION.",
+							 get_rel_name(fk->confrelid))));
+	}
 }
 
 static void
@@ -1495,7 +1783,6 @@ PG_FUNCTION_INFO_V1(enable_soft_delete);
 Datum
 enable_soft_delete(PG_FUNCTION_ARGS)
 {
-	int			nest;
 	Oid			relid = sd_table_arg(fcinfo, "Pass the table, e.g. lifecycle.enable_soft_delete('public.projects').");
 	bool		intercept = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
 	Relation	rel;
@@ -1510,6 +1797,7 @@ enable_soft_delete(PG_FUNCTION_ARGS)
 	Oid			argtypes[2] = {OIDOID, BOOLOID};
 	Datum		values[2];
 	LifecycleUserSave save;
+	int			nest;
 
 	rel = relation_open(relid, ShareRowExclusiveLock);
 	lifecycle_check_table(rel, "enable_soft_delete");
@@ -1517,24 +1805,7 @@ enable_soft_delete(PG_FUNCTION_ARGS)
 	sd_check_existing_column(rel, "deleted_at", TIMESTAMPTZOID);
 	sd_check_existing_column(rel, "deleted_by", UUIDOID);
 	if (intercept)
-	{
-		Oid			pk = RelationGetPrimaryKeyIndex(rel);
-		bool		single = false;
-
-		if (OidIsValid(pk))
-		{
-			Relation	idx = index_open(pk, AccessShareLock);
-
-			single = idx->rd_index->indnkeyatts == 1;
-			index_close(idx, AccessShareLock);
-		}
-		if (!single)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
-					 errmsg("table \"%s\" has no single-column primary key", RelationGetRelationName(rel)),
-					 errdetail("intercept_delete soft-deletes each deleted row by its primary key."),
-					 errhint("Add a primary key, or enable soft delete without intercept_delete.")));
-	}
+		sd_check_intercept(rel);
 	qual = lifecycle_qualified_name(rel);
 	view = sd_view_name(rel);
 	has_fks = RelationGetFKeyList(rel) != NIL;
@@ -1565,11 +1836,19 @@ enable_soft_delete(PG_FUNCTION_ARGS)
 	else if (had_ins)
 		sd_exec_ddl(psprintf("DROP TRIGGER " SD_GUARD_INS " ON %s", qual));
 	if (intercept)
+	{
 		sd_exec_ddl(psprintf("CREATE OR REPLACE TRIGGER " SD_INTERCEPT " BEFORE DELETE ON %s"
 							 " FOR EACH ROW EXECUTE FUNCTION " LIFECYCLE_SCHEMA ".soft_delete_intercept()",
 							 qual));
+		sd_exec_ddl(psprintf("CREATE OR REPLACE TRIGGER " SD_INTERCEPT_END " AFTER DELETE ON %s"
+							 " FOR EACH STATEMENT EXECUTE FUNCTION " LIFECYCLE_SCHEMA ".soft_delete_intercept()",
+							 qual));
+	}
 	else if (had_intercept)
+	{
 		sd_exec_ddl(psprintf("DROP TRIGGER " SD_INTERCEPT " ON %s", qual));
+		sd_exec_ddl(psprintf("DROP TRIGGER IF EXISTS " SD_INTERCEPT_END " ON %s", qual));
+	}
 
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = BoolGetDatum(intercept);
@@ -1591,7 +1870,6 @@ PG_FUNCTION_INFO_V1(disable_soft_delete);
 Datum
 disable_soft_delete(PG_FUNCTION_ARGS)
 {
-	int			nest;
 	Oid			relid = sd_table_arg(fcinfo, "Pass the table, e.g. lifecycle.disable_soft_delete('public.projects').");
 	Relation	rel;
 	char	   *qual;
@@ -1602,6 +1880,7 @@ disable_soft_delete(PG_FUNCTION_ARGS)
 	char	   *viewname;
 	bool		had_ins,
 				had_intercept;
+	int			nest;
 
 	rel = relation_open(relid, ShareRowExclusiveLock);
 	lifecycle_check_table(rel, "disable_soft_delete");
@@ -1631,7 +1910,10 @@ disable_soft_delete(PG_FUNCTION_ARGS)
 	if (had_ins)
 		sd_exec_ddl(psprintf("DROP TRIGGER " SD_GUARD_INS " ON %s", qual));
 	if (had_intercept)
+	{
 		sd_exec_ddl(psprintf("DROP TRIGGER " SD_INTERCEPT " ON %s", qual));
+		sd_exec_ddl(psprintf("DROP TRIGGER IF EXISTS " SD_INTERCEPT_END " ON %s", qual));
+	}
 	values[0] = ObjectIdGetDatum(relid);
 	lifecycle_become_owner(&save);
 	lifecycle_spi_exec("DELETE FROM " LIFECYCLE_SCHEMA ".soft_delete_tables WHERE relid = $1",
@@ -1647,38 +1929,44 @@ disable_soft_delete(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * The tenant table is one setting for the whole database, so only members
+ * of the extension owner's role (its administrators) may change it.
+ */
 PG_FUNCTION_INFO_V1(set_tenant_table);
 Datum
 set_tenant_table(PG_FUNCTION_ARGS)
 {
-	int			nest;
 	Oid			relid = sd_table_arg(fcinfo, "Pass the table, e.g. lifecycle.set_tenant_table('public.organizations').");
 	Relation	rel;
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1];
 	LifecycleUserSave save;
 	SdTable    *t;
+	int			nest;
 
+	if (!has_privs_of_role(GetUserId(), lifecycle_extension_owner()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to set the tenant table"),
+				 errdetail("The tenant table is a setting of the whole database."),
+				 errhint("Ask the role that installed pg_lifecycle (%s) to call it.",
+						 GetUserNameFromId(lifecycle_extension_owner(), false))));
 	rel = relation_open(relid, AccessShareLock);
 	lifecycle_check_table(rel, "set_tenant_table");
-	lifecycle_check_owner(rel);
 	relation_close(rel, AccessShareLock);
-	nest = sd_enter();
+	sd_enter();
 	t = sd_enabled_table(relid, "set_tenant_table");
 	sd_require_key(t, "set_tenant_table");
-	if (getBaseType(t->key_type) != UUIDOID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("primary key of table \"%s\" has type %s, not uuid",
-						get_rel_name(relid), format_type_be(t->key_type)),
-				 errdetail("soft_delete_account() takes the account id as uuid."),
-				 errhint("Use soft_delete_cascade() for tenant tables with other key types.")));
+	sd_require_uuid_key(t, "soft_delete_account()");
 	values[0] = ObjectIdGetDatum(relid);
+	nest = lifecycle_pin_search_path();
 	lifecycle_become_owner(&save);
 	lifecycle_spi_exec("INSERT INTO " LIFECYCLE_SCHEMA ".soft_delete_tenant (tenant_table) VALUES ($1)"
 					   " ON CONFLICT (singleton) DO UPDATE SET tenant_table = excluded.tenant_table",
 					   SPI_OK_INSERT, 1, argtypes, values, NULL);
 	lifecycle_restore_user(&save);
-	sd_leave(nest);
+	lifecycle_unpin_search_path(nest);
+	sd_leave();
 	PG_RETURN_VOID();
 }

@@ -25,6 +25,10 @@ CREATE TABLE lifecycle.soft_delete_tenant (
 REVOKE ALL ON lifecycle.soft_delete_tenant FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('lifecycle.soft_delete_tenant', '');
 
+-- Numbers that make each cascade's deleted_at unique (see sd_next_stamp).
+CREATE SEQUENCE lifecycle.soft_delete_stamp_seq;
+REVOKE ALL ON SEQUENCE lifecycle.soft_delete_stamp_seq FROM PUBLIC;
+
 CREATE FUNCTION lifecycle.enable_soft_delete(tbl regclass, intercept_delete boolean DEFAULT false)
 RETURNS void
 AS 'MODULE_PATHNAME', 'enable_soft_delete'
@@ -41,6 +45,7 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION lifecycle.disable_soft_delete(regclass) IS
   'Stop soft delete on a table you own: drop its view and triggers, keep the columns and their data';
 
+-- Only members of the extension owner's role may change it (checked inside).
 CREATE FUNCTION lifecycle.set_tenant_table(tbl regclass)
 RETURNS void
 AS 'MODULE_PATHNAME', 'set_tenant_table'
@@ -119,13 +124,17 @@ RETURNS trigger AS 'MODULE_PATHNAME', 'soft_delete_intercept' LANGUAGE C;
 COMMENT ON FUNCTION lifecycle.soft_delete_intercept() IS
   'Trigger of enable_soft_delete(tbl, intercept_delete => true): turns DELETE into a soft delete with cascade';
 
--- Per-table counts, as the caller sees them (RLS applies).
+-- Per-table counts, as the caller sees them (RLS applies); NULL for a
+-- table the caller may not read.
 CREATE FUNCTION lifecycle.soft_delete_counts(tbl regclass,
                                              OUT active_count bigint, OUT deleted_count bigint)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF NOT pg_catalog.has_table_privilege(tbl, 'SELECT') THEN
+        RETURN;
+    END IF;
     EXECUTE format('SELECT count(*) FILTER (WHERE deleted_at IS NULL),
                            count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM %s', tbl)
        INTO active_count, deleted_count;

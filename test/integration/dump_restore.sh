@@ -69,7 +69,7 @@ check "intercepted DELETE still soft-deletes after the restore" "1|t" \
 check "data restored unchanged" \
     "$(q $src "SELECT string_agg(format('%s %s %s', id, name, updated_at), ',' ORDER BY id) FROM app.projects")" \
     "$(q $dst "SELECT string_agg(format('%s %s %s', id, name, updated_at), ',' ORDER BY id) FROM app.projects")"
-check "triggers restored" "lifecycle_soft_delete_guard_ins,lifecycle_soft_delete_guard_upd,lifecycle_soft_delete_intercept,lifecycle_updated_at,notes_stamp" \
+check "triggers restored" "lifecycle_soft_delete_guard_ins,lifecycle_soft_delete_guard_upd,lifecycle_soft_delete_intercept,lifecycle_soft_delete_intercept_end,lifecycle_updated_at,notes_stamp" \
     "$(q $dst "SELECT string_agg(DISTINCT tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE NOT tgisinternal")"
 check "restored trigger stamps time and actor" "t|99999999-9999-4999-8999-999999999999" \
     "$(q $dst "SET request.jwt.claims = '{\"sub\": \"99999999-9999-4999-8999-999999999999\"}';
