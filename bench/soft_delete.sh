@@ -304,8 +304,9 @@ SQL
 
 sd_setup() {
     local v
-    [ $((SD_PROJECTS % 5)) -eq 0 ] && [ "$SD_PROJECTS" -gt 0 ] ||
+    if [ "$SD_PROJECTS" -le 0 ] || [ $((SD_PROJECTS % 5)) -ne 0 ]; then
         lc_die "BENCH_SD_PROJECTS must be a positive multiple of 5, not $SD_PROJECTS"
+    fi
     bench_psql <<'SQL' || lc_die "soft_delete: cannot create the extensions"
 CREATE EXTENSION IF NOT EXISTS pg_lifecycle;
 CREATE EXTENSION IF NOT EXISTS pg_prewarm;
