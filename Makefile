@@ -6,7 +6,7 @@ EXTVERSION   = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^'
 # One C file and one SQL file per feature.  The install script is the
 # feature SQL files concatenated in this order (later features may use
 # objects of earlier ones).
-FEATURES     = pg_lifecycle actor updated_at soft_delete
+FEATURES     = pg_lifecycle actor updated_at soft_delete audit
 
 MODULE_big   = pg_lifecycle
 OBJS         = $(patsubst %,src/%.o,$(FEATURES))
@@ -15,7 +15,7 @@ PG_CFLAGS    = -Wall -Werror
 DATA_built   = $(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN  = $(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS      = pg_lifecycle actor updated_at soft_delete
+REGRESS      = pg_lifecycle actor updated_at soft_delete audit
 REGRESS_OPTS = --inputdir=. --outputdir=.
 ISOLATION    = updated_at_concurrent
 ISOLATION_OPTS = --inputdir=test

@@ -277,7 +277,7 @@ DELETE FROM regress_projects WHERE id = 5;
 --
 -- keys compare with the foreign key's own operators (citext: case-blind)
 --
-CREATE EXTENSION IF NOT EXISTS citext;
+CREATE EXTENSION citext;
 CREATE TABLE regress_orgs (slug citext PRIMARY KEY);
 CREATE TABLE regress_members (id int PRIMARY KEY, org citext REFERENCES regress_orgs);
 INSERT INTO regress_orgs VALUES ('Acme');
@@ -288,6 +288,7 @@ SELECT lifecycle.soft_delete_cascade('regress_orgs', 'ACME');
 INSERT INTO regress_members VALUES (2, 'ACME');
 SELECT lifecycle.restore_cascade('regress_orgs', 'acme');
 DROP TABLE regress_members, regress_orgs CASCADE;
+DROP EXTENSION citext;
 
 --
 -- a cascade follows renamed tables and columns

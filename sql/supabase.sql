@@ -188,5 +188,55 @@ SET client_min_messages = warning;
 DROP TABLE public.regress_items, public.regress_members, public.regress_tenants CASCADE;
 RESET client_min_messages;
 DROP FUNCTION public.regress_my_tenants(boolean);
+
+--
+-- The audit log through the API roles: writes by anon and authenticated are
+-- logged; service_role reads everything, authenticated only its own
+-- changes, anon nothing, and nobody writes the log directly.
+--
+CREATE TABLE public.regress_notes (id int PRIMARY KEY, body text);
+SELECT lifecycle.enable_audit('public.regress_notes');
+ALTER TABLE public.regress_notes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY anyone ON public.regress_notes TO anon, authenticated USING (true) WITH CHECK (true);
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "a11ce000-0000-4000-8000-000000000001", "role": "authenticated"}';
+SET LOCAL request.headers = '{"x-forwarded-for": "198.51.100.7"}';
+INSERT INTO public.regress_notes VALUES (1, 'by alice');
+COMMIT;
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "b0b00000-0000-4000-8000-000000000002", "role": "authenticated"}';
+INSERT INTO public.regress_notes VALUES (2, 'by bob');
+UPDATE public.regress_notes SET body = 'bob was here';
+COMMIT;
+BEGIN;
+SET LOCAL ROLE anon;
+SET LOCAL request.jwt.claims = '{"role": "anon"}';
+INSERT INTO public.regress_notes VALUES (3, 'by anon');
+SELECT count(*) FROM lifecycle.audit_log;
+ROLLBACK;
+BEGIN;
+SET LOCAL ROLE anon;
+SET LOCAL request.jwt.claims = '{"role": "anon"}';
+INSERT INTO public.regress_notes VALUES (3, 'by anon');
+COMMIT;
+-- alice sees her own change only
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "a11ce000-0000-4000-8000-000000000001", "role": "authenticated"}';
+SELECT op, record_id, actor_role, db_user, client_addr FROM lifecycle.audit_log ORDER BY id;
+INSERT INTO lifecycle.audit_log (occurred_at, txid, schema_name, table_name, op, db_user)
+VALUES (now(), 1, 'public', 'regress_notes', 'DELETE', 'authenticated');
+ROLLBACK;
+-- service_role sees all of it, anon's write included
+BEGIN;
+SET LOCAL ROLE service_role;
+SELECT op, record_id, actor_id, actor_role, db_user FROM lifecycle.audit_log ORDER BY id;
+DELETE FROM lifecycle.audit_log;
+ROLLBACK;
+SET client_min_messages = warning;
+DROP TABLE public.regress_notes;
+RESET client_min_messages;
 DROP FUNCTION regress_compare(text, text);
 DROP EXTENSION pg_lifecycle;

@@ -43,9 +43,10 @@ static ActorClaims actor_cache;
 typedef struct ActorParse
 {
 	int			depth;
+	const char *const *names;	/* the top-level fields wanted */
+	char	  **values;			/* their string values, or NULL */
+	int			nnames;
 	char	  **target;			/* where the current field's string goes */
-	char	   *sub;
-	char	   *role;
 } ActorParse;
 
 static void
@@ -64,14 +65,14 @@ static void
 actor_field_start(void *state, char *fname, bool isnull)
 {
 	ActorParse *p = (ActorParse *) state;
+	int			i;
 
 	p->target = NULL;
 	if (p->depth != 1)
 		return;
-	if (strcmp(fname, "sub") == 0)
-		p->target = &p->sub;
-	else if (strcmp(fname, "role") == 0)
-		p->target = &p->role;
+	for (i = 0; i < p->nnames; i++)
+		if (strcmp(fname, p->names[i]) == 0)
+			p->target = &p->values[i];
 	/* like jsonb, a later duplicate key wins; a null value clears */
 	if (p->target)
 		*p->target = NULL;
@@ -136,28 +137,30 @@ actor_nesting(const char *json)
 	return max;
 }
 
-/* Parse the claims text; on malformed JSON both claims are absent. */
+/*
+ * The string values of some top-level fields of a JSON text, copied into
+ * TopMemoryContext (NULL when absent, empty or not a string); all NULL when
+ * the text is not valid JSON.  Never raises an error: the parser recurses
+ * per level and would raise "stack depth limit exceeded" on absurd nesting,
+ * so that is refused first; escapes are decoded only in UTF-8 databases,
+ * where decoding cannot fail.
+ */
 static void
-actor_parse_claims(const char *claims)
+actor_json_fields(const char *json, int nnames, const char *const *names, char **values)
 {
 	MemoryContext parsecxt,
 				oldcxt;
 	ActorParse	state = {0};
 	JsonSemAction sem = {0};
 	JsonLexContext *lex;
+	int			i;
 
-	if (actor_cache.source)
-		pfree(actor_cache.source);
-	if (actor_cache.sub)
-		pfree(actor_cache.sub);
-	if (actor_cache.role)
-		pfree(actor_cache.role);
-	actor_cache.source = actor_cache.sub = actor_cache.role = NULL;
-
-	parsecxt = AllocSetContextCreate(CurrentMemoryContext, "pg_lifecycle claims",
+	parsecxt = AllocSetContextCreate(CurrentMemoryContext, "pg_lifecycle json",
 									 ALLOCSET_SMALL_SIZES);
 	oldcxt = MemoryContextSwitchTo(parsecxt);
-
+	state.names = names;
+	state.nnames = nnames;
+	state.values = palloc0(sizeof(char *) * nnames);
 	sem.semstate = &state;
 	sem.object_start = actor_nest_in;
 	sem.object_end = actor_nest_out;
@@ -167,24 +170,34 @@ actor_parse_claims(const char *claims)
 	sem.array_element_start = actor_element_start;
 	sem.scalar = actor_scalar;
 
-	/*
-	 * The parser recurses per level and would raise "stack depth limit
-	 * exceeded" on absurdly nested claims; JWT claims are flat.  Escapes are
-	 * decoded only in UTF-8 databases, where that cannot fail.
-	 */
-	lex = makeJsonLexContextCstringLen(pstrdup(claims), strlen(claims),
-									   GetDatabaseEncoding(),
+	lex = makeJsonLexContextCstringLen(pstrdup(json), strlen(json), GetDatabaseEncoding(),
 									   GetDatabaseEncoding() == PG_UTF8);
-	if (actor_nesting(claims) <= ACTOR_MAX_NESTING &&
-		pg_parse_json(lex, &sem) == JSON_SUCCESS)
-	{
-		actor_cache.sub = actor_copy(state.sub);
-		actor_cache.role = actor_copy(state.role);
-	}
-	actor_cache.source = MemoryContextStrdup(TopMemoryContext, claims);
-
+	for (i = 0; i < nnames; i++)
+		values[i] = NULL;
+	if (actor_nesting(json) <= ACTOR_MAX_NESTING && pg_parse_json(lex, &sem) == JSON_SUCCESS)
+		for (i = 0; i < nnames; i++)
+			values[i] = actor_copy(state.values[i]);
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(parsecxt);
+}
+
+/* Parse the claims text; on malformed JSON both claims are absent. */
+static void
+actor_parse_claims(const char *claims)
+{
+	static const char *const names[2] = {"sub", "role"};
+	char	   *values[2];
+
+	if (actor_cache.source)
+		pfree(actor_cache.source);
+	if (actor_cache.sub)
+		pfree(actor_cache.sub);
+	if (actor_cache.role)
+		pfree(actor_cache.role);
+	actor_json_fields(claims, 2, names, values);
+	actor_cache.sub = values[0];
+	actor_cache.role = values[1];
+	actor_cache.source = MemoryContextStrdup(TopMemoryContext, claims);
 }
 
 /* The claims' sub and role, reparsed only when request.jwt.claims changed. */
@@ -265,6 +278,49 @@ lifecycle_current_actor(pg_uuid_t *actor)
 	return sub != NULL && actor_parse_uuid(sub, actor);
 }
 
+/*
+ * The client address PostgREST passed on: the first address of the
+ * x-forwarded-for header in request.headers, or NULL.  Reparsed only when
+ * the setting changed.
+ */
+char *
+lifecycle_forwarded_for(void)
+{
+	static char *source = NULL;
+	static char *address = NULL;
+	static const char *const names[1] = {"x-forwarded-for"};
+	const char *headers = GetConfigOption("request.headers", true, false);
+
+	if (headers == NULL || *headers == '\0')
+		return NULL;
+	if (source == NULL || strcmp(source, headers) != 0)
+	{
+		char	   *values[1];
+
+		if (source)
+			pfree(source);
+		if (address)
+			pfree(address);
+		actor_json_fields(headers, 1, names, values);
+		address = values[0];
+		if (address)
+		{
+			char	   *start = address + strspn(address, " \t");
+			size_t		len = strcspn(start, ", \t");
+
+			memmove(address, start, len);
+			address[len] = '\0';
+			if (len == 0)
+			{
+				pfree(address);
+				address = NULL;
+			}
+		}
+		source = MemoryContextStrdup(TopMemoryContext, headers);
+	}
+	return address;
+}
+
 PG_FUNCTION_INFO_V1(current_actor);
 Datum
 current_actor(PG_FUNCTION_ARGS)
@@ -276,13 +332,18 @@ current_actor(PG_FUNCTION_ARGS)
 	PG_RETURN_UUID_P(actor);
 }
 
+/* The role claim, else the current user's name. */
+const char *
+lifecycle_current_actor_role(void)
+{
+	const char *role = actor_claim(ACTOR_ROLE_GUC, false);
+
+	return role ? role : GetUserNameFromId(GetUserId(), false);
+}
+
 PG_FUNCTION_INFO_V1(current_actor_role);
 Datum
 current_actor_role(PG_FUNCTION_ARGS)
 {
-	const char *role = actor_claim(ACTOR_ROLE_GUC, false);
-
-	if (role == NULL)
-		role = GetUserNameFromId(GetUserId(), false);
-	PG_RETURN_TEXT_P(cstring_to_text(role));
+	PG_RETURN_TEXT_P(cstring_to_text(lifecycle_current_actor_role()));
 }

@@ -38,5 +38,7 @@ extern void lifecycle_spi_exec(const char *sql, int expected, int nargs,
 
 /* actor.c: who is acting, from the request's JWT claims */
 extern bool lifecycle_current_actor(pg_uuid_t *actor);
+extern const char *lifecycle_current_actor_role(void);
+extern char *lifecycle_forwarded_for(void);
 
 #endif							/* PG_LIFECYCLE_H */

@@ -40,8 +40,10 @@ SELECT lifecycle.enable_soft_delete('app.accounts');
 SELECT lifecycle.enable_soft_delete('app.projects');
 SELECT lifecycle.enable_soft_delete('app.tasks', intercept_delete => true);
 SELECT lifecycle.set_tenant_table('app.accounts');
+SELECT lifecycle.enable_audit('app.projects', exclude_columns => '{updated_by}');
 INSERT INTO app.tasks SELECT g, 1 + g % 2, 'task ' || g FROM generate_series(1, 10) g;
 DELETE FROM app.tasks WHERE id = 1;
+UPDATE app.projects SET name = 'alpha v2' WHERE id = 1;
 SELECT lifecycle.soft_delete_account('acc00000-0000-4000-8000-000000000001');
 SQL
 
@@ -66,11 +68,15 @@ check "restore_account after the restore brings back exactly the cascade" '{"app
     "$(q $dst "SELECT lifecycle.restore_account('acc00000-0000-4000-8000-000000000001')")|$(q $dst "SELECT count(*) FROM app.tasks WHERE deleted_at IS NOT NULL")"
 check "intercepted DELETE still soft-deletes after the restore" "1|t" \
     "$(q $dst "DELETE FROM app.tasks WHERE id = 2; SELECT count(*) FROM app.tasks WHERE id = 2")|$(q $dst "SELECT deleted_at IS NOT NULL FROM app.tasks WHERE id = 2")"
+check "audit log and options restored" "app.projects {updated_by}|UPDATE,SOFT_DELETE,SOFT_DELETE,RESTORE,RESTORE" \
+    "$(q $dst "SELECT table_name::text || ' ' || exclude_columns::text FROM lifecycle.audited_tables")|$(q $dst "SELECT string_agg(op::text, ',' ORDER BY id) FROM lifecycle.audit_log")"
+check "record_history works after the restore" "UPDATE,SOFT_DELETE,RESTORE" \
+    "$(q $dst "SELECT string_agg(op::text, ',' ORDER BY id) FROM lifecycle.record_history('app.projects', '1')")"
 check "data restored unchanged" \
     "$(q $src "SELECT string_agg(format('%s %s %s', id, name, updated_at), ',' ORDER BY id) FROM app.projects")" \
     "$(q $dst "SELECT string_agg(format('%s %s %s', id, name, updated_at), ',' ORDER BY id) FROM app.projects")"
-check "triggers restored" "lifecycle_soft_delete_guard_ins,lifecycle_soft_delete_guard_upd,lifecycle_soft_delete_intercept,lifecycle_soft_delete_intercept_end,lifecycle_updated_at,notes_stamp" \
-    "$(q $dst "SELECT string_agg(DISTINCT tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE NOT tgisinternal")"
+check "triggers restored" "lifecycle_audit_delete,lifecycle_audit_insert,lifecycle_audit_truncate,lifecycle_audit_update,lifecycle_soft_delete_guard_ins,lifecycle_soft_delete_guard_upd,lifecycle_soft_delete_intercept,lifecycle_soft_delete_intercept_end,lifecycle_updated_at,notes_stamp" \
+    "$(q $dst "SELECT string_agg(DISTINCT tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE NOT tgisinternal AND tgrelid::regclass::text NOT LIKE 'lifecycle.%'")"
 check "restored trigger stamps time and actor" "t|99999999-9999-4999-8999-999999999999" \
     "$(q $dst "SET request.jwt.claims = '{\"sub\": \"99999999-9999-4999-8999-999999999999\"}';
                UPDATE app.projects SET name = 'alpha 2' WHERE id = 1 RETURNING updated_at = now(), updated_by")"
@@ -80,6 +86,9 @@ check "no-op update keeps the restored stamp" "2002-02-02 00:00:00+00" \
     "$(q $dst "SET timezone = 'UTC'; UPDATE app.projects SET name = name WHERE id = 2 RETURNING updated_at")"
 q $dst "SELECT lifecycle.disable_updated_at('app.projects')" >/dev/null
 check "disable_updated_at works after restore" "0|notes_stamp" \
-    "$(q $dst "SELECT count(*), (SELECT string_agg(tgname, ',') FROM pg_trigger WHERE NOT tgisinternal AND tgname NOT LIKE 'lifecycle_soft%') FROM lifecycle.updated_at_tables")"
+    "$(q $dst "SELECT count(*), (SELECT string_agg(tgname, ',') FROM pg_trigger WHERE NOT tgisinternal AND tgname NOT LIKE 'lifecycle_soft%' AND tgname NOT LIKE '%audit%') FROM lifecycle.updated_at_tables")"
+
+check "audit ids continue after the restore" "t" \
+    "$(q $dst "UPDATE app.projects SET name = 'after restore' WHERE id = 2; SELECT max(id) > 4 AND count(*) = count(DISTINCT id) FROM lifecycle.audit_log")"
 
 for db in $src $dst; do q postgres "DROP DATABASE $db" >/dev/null; done

@@ -1,0 +1,152 @@
+--
+-- Audit capture: what each operation writes, excluded and redacted columns,
+-- soft delete and restore, the append-only log, history and time travel,
+-- RLS on the log, and every error.
+--
+CREATE EXTENSION pg_lifecycle;
+SET timezone = 'UTC';
+
+CREATE TABLE regress_people (
+    id         bigint PRIMARY KEY,
+    name       text,
+    password   text,
+    ssn        text,
+    meta       jsonb,
+    deleted_at timestamptz,
+    deleted_by uuid
+);
+SELECT lifecycle.enable_audit('regress_people', exclude_columns => '{password}',
+                              redact_columns => '{ssn}');
+-- idempotent
+SELECT lifecycle.enable_audit('regress_people', '{password}', '{ssn}');
+SELECT table_name, exclude_columns, redact_columns FROM lifecycle.audited_tables;
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'regress_people'::regclass AND NOT tgisinternal ORDER BY 1;
+
+CREATE VIEW regress_log AS
+SELECT op, record_id, old_values, new_values, changed_columns, actor_id, actor_role,
+       db_user, client_addr, schema_name, table_name
+  FROM lifecycle.audit_log ORDER BY id;
+
+-- who acted: the JWT's user and role, the forwarded client address
+SET request.jwt.claims = '{"sub": "11111111-1111-4111-8111-111111111111", "role": "authenticated"}';
+SET request.headers = '{"x-forwarded-for": "203.0.113.9, 10.0.0.1", "user-agent": "test"}';
+
+-- INSERT logs the new row, without excluded columns, redacted masked
+INSERT INTO regress_people VALUES (1, 'Ann', 'secret!', '123-45', '{"plan": "pro"}'),
+                                  (2, 'Bob', 'hunter2', '999-99', NULL);
+SELECT * FROM regress_log;
+
+-- UPDATE logs only what changed; nothing when nothing (logged) changed
+UPDATE regress_people SET name = 'Anne', meta = '{"plan": "team"}' WHERE id = 1;
+UPDATE regress_people SET password = 'new secret' WHERE id = 1;   -- excluded only
+UPDATE regress_people SET name = name;                             -- no change
+UPDATE regress_people SET ssn = '000-00' WHERE id = 2;             -- redacted: marked, masked
+UPDATE regress_people SET id = 3 WHERE id = 2;                     -- the key itself
+SELECT op, record_id, old_values, new_values, changed_columns FROM regress_log OFFSET 2;
+
+-- soft delete and restore, however made, are SOFT_DELETE and RESTORE
+SELECT lifecycle.enable_soft_delete('regress_people');
+SELECT lifecycle.soft_delete('regress_people', 1);
+SELECT lifecycle.restore_deleted('regress_people', 1);
+UPDATE regress_people SET deleted_at = '2020-01-01' WHERE id = 3;
+SELECT op, record_id, changed_columns FROM regress_log OFFSET 5;
+
+-- DELETE logs the old row; TRUNCATE one row per statement
+DELETE FROM regress_people WHERE id = 3;
+INSERT INTO regress_people (id, name) SELECT g, 'p' || g FROM generate_series(10, 14) g;
+TRUNCATE regress_people;
+SELECT op, record_id, old_values FROM regress_log OFFSET 9;
+SELECT op, count(*) FROM lifecycle.audit_log GROUP BY op ORDER BY op;
+-- bulk statements write one row per changed row
+INSERT INTO regress_people (id, name) SELECT g, 'p' || g FROM generate_series(1, 1000) g;
+UPDATE regress_people SET name = upper(name) WHERE id <= 500;
+SELECT op, count(*) FROM lifecycle.audit_log GROUP BY op ORDER BY op;
+-- the transaction id and the statement time
+SELECT count(DISTINCT txid) AS transactions, bool_and(occurred_at <= clock_timestamp()) AS timely
+  FROM lifecycle.audit_log;
+
+-- the history of one row and the row at a time
+TRUNCATE regress_people;
+SELECT pg_sleep(0.01);
+INSERT INTO regress_people (id, name, ssn) VALUES (42, 'first', 'x');
+SELECT clock_timestamp() AS t1 \gset
+SELECT pg_sleep(0.01);
+UPDATE regress_people SET name = 'second' WHERE id = 42;
+SELECT clock_timestamp() AS t2 \gset
+SELECT pg_sleep(0.01);
+DELETE FROM regress_people WHERE id = 42;
+SELECT op, old_values, new_values FROM lifecycle.record_history('regress_people', '42');
+SELECT lifecycle.record_at('regress_people', '42', :'t1') AS at_t1,
+       lifecycle.record_at('regress_people', '42', :'t2') AS at_t2,
+       lifecycle.record_at('regress_people', '42', clock_timestamp()) AS now_gone,
+       lifecycle.record_at('regress_people', '42', '2000-01-01') AS before;
+
+-- the log is append-only, for its owner too
+UPDATE lifecycle.audit_log SET op = 'DELETE';
+DELETE FROM lifecycle.audit_log;
+TRUNCATE lifecycle.audit_log;
+
+-- writers need no privilege on the log (without the Supabase roles nobody
+-- but the owner reads it; see sql/supabase.sql for the RLS of the API roles)
+CREATE ROLE regress_writer;
+GRANT SELECT, INSERT, UPDATE ON regress_people TO regress_writer;
+SET ROLE regress_writer;
+SET request.jwt.claims = '{"sub": "22222222-2222-4222-8222-222222222222", "role": "authenticated"}';
+INSERT INTO regress_people (id, name) VALUES (77, 'by writer');
+SELECT count(*) FROM lifecycle.audit_log;
+INSERT INTO lifecycle.audit_log (occurred_at, txid, schema_name, table_name, op, db_user)
+VALUES (now(), 1, 'x', 'y', 'INSERT', 'me');
+RESET ROLE;
+SELECT op, record_id, actor_id, db_user FROM lifecycle.audit_log WHERE record_id = '77';
+
+-- errors: each clear, nothing changed
+SELECT lifecycle.enable_audit('regress_people', '{nope}');
+SELECT lifecycle.enable_audit('regress_people', '{}', '{nope}');
+SELECT lifecycle.enable_audit('regress_people', '{name}', '{name}');
+SELECT lifecycle.enable_audit('lifecycle.audit_log');
+SELECT lifecycle.enable_audit('regress_log');
+SELECT lifecycle.enable_audit('regress_missing');
+SELECT lifecycle.enable_audit(NULL);
+SET ROLE regress_writer;
+SELECT lifecycle.enable_audit('regress_people');
+RESET ROLE;
+CREATE TABLE regress_nokey (v text);
+SELECT lifecycle.enable_audit('regress_nokey');
+INSERT INTO regress_nokey VALUES ('a');
+UPDATE regress_nokey SET v = 'b';
+SELECT op, record_id, old_values, new_values FROM lifecycle.audit_log WHERE table_name = 'regress_nokey' ORDER BY id;
+SELECT * FROM lifecycle.record_history('regress_nokey', '1');
+SELECT table_name, exclude_columns, redact_columns FROM lifecycle.audited_tables ORDER BY table_name::text;
+
+-- a cast to json written by a non-superuser never runs as the log's writer
+CREATE TYPE regress_mood AS ENUM ('ok', 'sad');
+CREATE ROLE regress_caster;
+ALTER TYPE regress_mood OWNER TO regress_caster;
+CREATE FUNCTION regress_mood_json(regress_mood) RETURNS json LANGUAGE sql AS $$ SELECT '"mood"'::json $$;
+ALTER FUNCTION regress_mood_json(regress_mood) OWNER TO regress_caster;
+CREATE CAST (regress_mood AS json) WITH FUNCTION regress_mood_json(regress_mood);
+CREATE TABLE regress_moods (id int PRIMARY KEY, mood regress_mood);
+SELECT lifecycle.enable_audit('regress_moods');
+SELECT lifecycle.enable_audit('regress_moods', exclude_columns => '{mood}');
+
+-- disable_audit stops logging and keeps the log; again is a notice
+SELECT lifecycle.disable_audit('regress_people');
+SELECT lifecycle.disable_audit('regress_people');
+INSERT INTO regress_people (id, name) VALUES (5000, 'not logged');
+SELECT count(*) AS logged_5000 FROM lifecycle.audit_log WHERE record_id = '5000';
+SELECT count(*) > 0 AS log_kept FROM lifecycle.audit_log WHERE table_name = 'regress_people';
+DROP TABLE regress_nokey;
+SELECT table_name, exclude_columns, redact_columns FROM lifecycle.audited_tables ORDER BY table_name::text;
+
+RESET request.jwt.claims;
+RESET request.headers;
+DROP VIEW regress_log;
+SET client_min_messages = warning;
+DROP TABLE regress_people, regress_moods CASCADE;
+RESET client_min_messages;
+DROP CAST (regress_mood AS json);
+DROP FUNCTION regress_mood_json(regress_mood);
+DROP TYPE regress_mood;
+DROP ROLE regress_writer;
+DROP ROLE regress_caster;
+DROP EXTENSION pg_lifecycle;

@@ -1,0 +1,183 @@
+\echo Use "CREATE EXTENSION pg_lifecycle" to load this file. \quit
+
+-- Audit capture: statement-level C triggers write every change of an
+-- audited table into the append-only lifecycle.audit_log.
+
+CREATE TYPE lifecycle.audit_operation AS ENUM
+    ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'SOFT_DELETE', 'RESTORE');
+
+CREATE TABLE lifecycle.audit_log (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    occurred_at      timestamptz NOT NULL,      -- the statement's start
+    txid             bigint NOT NULL,           -- top-level transaction id
+    schema_name      name NOT NULL,             -- names, not an OID: they mean
+    table_name       name NOT NULL,             -- the same after dump/restore
+    op               lifecycle.audit_operation NOT NULL,
+    record_id        text,                      -- primary key as text; NULL without one
+    old_values       jsonb,
+    new_values       jsonb,
+    changed_columns  text[],
+    actor_id         uuid,                      -- lifecycle.current_actor()
+    actor_role       text,                      -- lifecycle.current_actor_role()
+    db_user          name NOT NULL,
+    client_addr      text,                      -- x-forwarded-for, else the connection's
+    application_name text
+);
+CREATE INDEX audit_log_record_idx ON lifecycle.audit_log (schema_name, table_name, record_id, id);
+CREATE INDEX audit_log_actor_idx ON lifecycle.audit_log (actor_id, id) WHERE actor_id IS NOT NULL;
+CREATE INDEX audit_log_time_idx ON lifecycle.audit_log USING brin (occurred_at);
+SELECT pg_catalog.pg_extension_config_dump('lifecycle.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('lifecycle.audit_log_id_seq', '');
+
+COMMENT ON TABLE lifecycle.audit_log IS
+  'Every change of an audited table; append-only (UPDATE, DELETE and TRUNCATE are refused)';
+
+-- Append-only for everyone, the table owner included.
+CREATE FUNCTION lifecycle.audit_log_append_only()
+RETURNS trigger AS 'MODULE_PATHNAME', 'audit_log_append_only' LANGUAGE C;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON lifecycle.audit_log
+    FOR EACH ROW EXECUTE FUNCTION lifecycle.audit_log_append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON lifecycle.audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION lifecycle.audit_log_append_only();
+
+-- Nobody writes it directly; who reads what is decided by RLS.
+REVOKE ALL ON lifecycle.audit_log FROM PUBLIC;
+ALTER TABLE lifecycle.audit_log ENABLE ROW LEVEL SECURITY;
+
+-- Tables set up with enable_audit(); change only through enable_audit()/disable_audit().
+CREATE TABLE lifecycle.audit_tables (
+    relid           regclass    PRIMARY KEY,
+    exclude_columns text[]      NOT NULL DEFAULT '{}',
+    redact_columns  text[]      NOT NULL DEFAULT '{}',
+    enabled_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+REVOKE ALL ON lifecycle.audit_tables FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('lifecycle.audit_tables', '');
+
+CREATE VIEW lifecycle.audited_tables AS
+SELECT relid AS table_name, exclude_columns, redact_columns, enabled_at
+  FROM lifecycle.audit_tables;
+
+COMMENT ON VIEW lifecycle.audited_tables IS
+  'Audited tables and their options';
+
+CREATE FUNCTION lifecycle.enable_audit(tbl regclass, exclude_columns text[] DEFAULT '{}',
+                                       redact_columns text[] DEFAULT '{}')
+RETURNS void AS 'MODULE_PATHNAME', 'enable_audit' LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION lifecycle.enable_audit(regclass, text[], text[]) IS
+  'Audit a table you own into lifecycle.audit_log; idempotent, re-running changes the options';
+
+CREATE FUNCTION lifecycle.disable_audit(tbl regclass)
+RETURNS void AS 'MODULE_PATHNAME', 'disable_audit' LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION lifecycle.disable_audit(regclass) IS
+  'Stop auditing a table you own; the log keeps what it has';
+
+CREATE FUNCTION lifecycle.audit_trigger()
+RETURNS trigger AS 'MODULE_PATHNAME', 'audit_trigger' LANGUAGE C;
+
+COMMENT ON FUNCTION lifecycle.audit_trigger() IS
+  'Trigger of enable_audit(): writes the statement''s changes into lifecycle.audit_log';
+
+-- The history of one row, oldest first, as the caller may see the log.
+CREATE FUNCTION lifecycle.record_history(tbl regclass, record_id text)
+RETURNS SETOF lifecycle.audit_log
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    nsp name;
+    rel name;
+BEGIN
+    IF tbl IS NULL OR record_id IS NULL THEN
+        RAISE EXCEPTION 'table and record_id must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the table and the primary key value as text, e.g. lifecycle.record_history(''public.projects'', ''42'').';
+    END IF;
+    SELECT n.nspname, c.relname INTO nsp, rel
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl;
+    IF NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = tbl AND i.indisprimary) THEN
+        RAISE EXCEPTION 'table "%" has no primary key', rel
+            USING ERRCODE = 'invalid_table_definition',
+                  DETAIL = 'The audit log identifies rows by their primary key.',
+                  HINT = 'Add a primary key; rows of tables without one are logged with a NULL record_id.';
+    END IF;
+    RETURN QUERY
+        SELECT a.* FROM lifecycle.audit_log a
+         WHERE a.schema_name = nsp AND a.table_name = rel
+           AND (a.record_id = record_history.record_id OR a.op = 'TRUNCATE')
+         ORDER BY a.id;
+END
+$$;
+
+COMMENT ON FUNCTION lifecycle.record_history(regclass, text) IS
+  'Audit log rows of one row (and the table''s TRUNCATEs), oldest first, as the caller may see them';
+
+-- The row as it was at a time, rebuilt from the log; NULL if it did not exist.
+CREATE FUNCTION lifecycle.record_at(tbl regclass, record_id text, at timestamptz)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    h   lifecycle.audit_log;
+    row jsonb;
+BEGIN
+    IF at IS NULL THEN
+        RAISE EXCEPTION 'at must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    FOR h IN SELECT * FROM lifecycle.record_history(tbl, record_id) x WHERE x.occurred_at <= at LOOP
+        row := CASE h.op
+                 WHEN 'INSERT' THEN h.new_values
+                 WHEN 'DELETE' THEN NULL
+                 WHEN 'TRUNCATE' THEN NULL
+                 ELSE row || h.new_values
+               END;
+    END LOOP;
+    RETURN row;
+END
+$$;
+
+COMMENT ON FUNCTION lifecycle.record_at(regclass, text, timestamptz) IS
+  'The row as it was at a time, rebuilt from the audit log (excluded columns absent, redacted ones masked); NULL if it did not exist';
+
+-- Forget tables when they are dropped (the log keeps their history).
+CREATE FUNCTION lifecycle.audit_forget_dropped()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger_dropped_objects() d
+               WHERE d.object_type OPERATOR(pg_catalog.=) 'table') THEN
+        DELETE FROM lifecycle.audit_tables a
+         WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+                            WHERE c.oid OPERATOR(pg_catalog.=) a.relid);
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION lifecycle.audit_forget_dropped() FROM PUBLIC;
+
+CREATE EVENT TRIGGER lifecycle_audit_forget_dropped ON sql_drop
+    EXECUTE FUNCTION lifecycle.audit_forget_dropped();
+
+-- Supabase: service_role reads the whole log, authenticated its own
+-- changes, anon nothing; nobody inserts directly.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'service_role') THEN
+        GRANT SELECT ON lifecycle.audit_log, lifecycle.audit_tables, lifecycle.audited_tables
+            TO service_role;
+        CREATE POLICY audit_log_service_role ON lifecycle.audit_log
+            FOR SELECT TO service_role USING (true);
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'authenticated') THEN
+        GRANT SELECT ON lifecycle.audit_log TO authenticated;
+        CREATE POLICY audit_log_own_changes ON lifecycle.audit_log
+            FOR SELECT TO authenticated
+            USING (actor_id OPERATOR(pg_catalog.=) lifecycle.current_actor());
+    END IF;
+END
+$$;
