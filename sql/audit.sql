@@ -65,6 +65,25 @@ SELECT op, count(*) FROM lifecycle.audit_log GROUP BY op ORDER BY op;
 SELECT count(DISTINCT txid) AS transactions, bool_and(occurred_at <= clock_timestamp()) AS timely
   FROM lifecycle.audit_log;
 
+-- every way of writing rows: ON CONFLICT, MERGE, a partitioned table with a
+-- composite key and an UPDATE that moves a row to another partition
+CREATE TABLE regress_kv (id int PRIMARY KEY, v text);
+SELECT lifecycle.enable_audit('regress_kv');
+INSERT INTO regress_kv VALUES (1, 'a');
+INSERT INTO regress_kv VALUES (1, 'b'), (2, 'c') ON CONFLICT (id) DO UPDATE SET v = excluded.v;
+MERGE INTO regress_kv t USING (VALUES (2, 'd'), (3, 'e')) s(id, v) ON t.id = s.id
+  WHEN MATCHED THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.v);
+CREATE TABLE regress_parts (id int, k int, v text, PRIMARY KEY (id, k)) PARTITION BY LIST (k);
+CREATE TABLE regress_parts_1 PARTITION OF regress_parts FOR VALUES IN (1);
+CREATE TABLE regress_parts_2 PARTITION OF regress_parts FOR VALUES IN (2);
+SELECT lifecycle.enable_audit('regress_parts');
+INSERT INTO regress_parts VALUES (1, 1, 'x'), (2, 1, 'y');
+UPDATE regress_parts SET k = 2, v = 'moved' WHERE id = 1;
+UPDATE regress_parts SET v = 'z';
+SELECT op, table_name, record_id, old_values, new_values FROM lifecycle.audit_log
+ WHERE table_name IN ('regress_kv', 'regress_parts') ORDER BY id;
+DROP TABLE regress_kv, regress_parts;
+
 -- the history of one row and the row at a time
 TRUNCATE regress_people;
 SELECT pg_sleep(0.01);
