@@ -29,7 +29,7 @@ SELECT op, record_id, old_values, new_values, changed_columns, actor_id, actor_r
 
 -- who acted: the JWT's user and role, the forwarded client address
 SET request.jwt.claims = '{"sub": "11111111-1111-4111-8111-111111111111", "role": "authenticated"}';
-SET request.headers = '{"x-forwarded-for": "203.0.113.9, 10.0.0.1", "user-agent": "test"}';
+SET request.headers = '{"x-forwarded-for": "10.9.9.9, 203.0.113.9", "user-agent": "test"}';
 
 -- INSERT logs the new row, without excluded columns, redacted masked
 INSERT INTO regress_people VALUES (1, 'Ann', 'secret!', '123-45', '{"plan": "pro"}'),
@@ -84,6 +84,29 @@ SELECT op, table_name, record_id, old_values, new_values FROM lifecycle.audit_lo
  WHERE table_name IN ('regress_kv', 'regress_parts') ORDER BY id;
 DROP TABLE regress_kv, regress_parts;
 
+-- options follow renamed columns; columns named like the SQL's aliases are
+-- just columns; a direct write to a partition is audited under the
+-- partitioned table's name
+CREATE TABLE regress_odd (id int PRIMARY KEY, n int, o text, t jsonb, secret text);
+SELECT lifecycle.enable_audit('regress_odd', exclude_columns => '{secret}');
+ALTER TABLE regress_odd RENAME COLUMN secret TO hidden;
+INSERT INTO regress_odd VALUES (1, 2, 'three', '{"four": 4}', 'never logged');
+UPDATE regress_odd SET n = 20, hidden = 'still never';
+SELECT op, record_id, old_values, new_values FROM lifecycle.audit_log
+ WHERE table_name = 'regress_odd' ORDER BY id;
+DROP TABLE regress_odd;
+CREATE TABLE regress_by_month (id int, k int, v text, PRIMARY KEY (id, k)) PARTITION BY LIST (k);
+CREATE TABLE regress_by_month_1 PARTITION OF regress_by_month FOR VALUES IN (1);
+SELECT lifecycle.enable_audit('regress_by_month');
+INSERT INTO regress_by_month_1 VALUES (1, 1, 'direct');
+DELETE FROM regress_by_month_1;
+SELECT op, table_name, record_id FROM lifecycle.audit_log WHERE table_name LIKE 'regress_by_month%' ORDER BY id;
+DROP TABLE regress_by_month;
+-- append-only also when triggers are skipped for replication
+SET session_replication_role = replica;
+DELETE FROM lifecycle.audit_log;
+RESET session_replication_role;
+
 -- the history of one row and the row at a time
 TRUNCATE regress_people;
 SELECT pg_sleep(0.01);
@@ -137,16 +160,26 @@ SELECT op, record_id, old_values, new_values FROM lifecycle.audit_log WHERE tabl
 SELECT * FROM lifecycle.record_history('regress_nokey', '1');
 SELECT table_name, exclude_columns, redact_columns FROM lifecycle.audited_tables ORDER BY table_name::text;
 
--- a cast to json written by a non-superuser never runs as the log's writer
+-- the table's own code (a cast to json used by to_jsonb) runs as the
+-- table's owner, never as the extension's owner who writes the log
 CREATE TYPE regress_mood AS ENUM ('ok', 'sad');
 CREATE ROLE regress_caster;
+GRANT CREATE ON SCHEMA public TO regress_caster;
+CREATE TABLE regress_cast_log (who name);
+GRANT INSERT ON regress_cast_log TO regress_caster;
 ALTER TYPE regress_mood OWNER TO regress_caster;
-CREATE FUNCTION regress_mood_json(regress_mood) RETURNS json LANGUAGE sql AS $$ SELECT '"mood"'::json $$;
+CREATE FUNCTION regress_mood_json(regress_mood) RETURNS json LANGUAGE plpgsql AS
+$$ BEGIN INSERT INTO public.regress_cast_log VALUES (current_user); RETURN '"mood"'::json; END $$;
 ALTER FUNCTION regress_mood_json(regress_mood) OWNER TO regress_caster;
 CREATE CAST (regress_mood AS json) WITH FUNCTION regress_mood_json(regress_mood);
 CREATE TABLE regress_moods (id int PRIMARY KEY, mood regress_mood);
+ALTER TABLE regress_moods OWNER TO regress_caster;
+SET ROLE regress_caster;
 SELECT lifecycle.enable_audit('regress_moods');
-SELECT lifecycle.enable_audit('regress_moods', exclude_columns => '{mood}');
+RESET ROLE;
+INSERT INTO regress_moods VALUES (1, 'ok');
+SELECT who, count(*) FROM regress_cast_log GROUP BY who;
+SELECT new_values FROM lifecycle.audit_log WHERE table_name = 'regress_moods';
 
 -- disable_audit stops logging and keeps the log; again is a notice
 SELECT lifecycle.disable_audit('regress_people');
@@ -161,8 +194,9 @@ RESET request.jwt.claims;
 RESET request.headers;
 DROP VIEW regress_log;
 SET client_min_messages = warning;
-DROP TABLE regress_people, regress_moods CASCADE;
+DROP TABLE regress_people, regress_moods, regress_cast_log CASCADE;
 RESET client_min_messages;
+REVOKE CREATE ON SCHEMA public FROM regress_caster;
 DROP CAST (regress_mood AS json);
 DROP FUNCTION regress_mood_json(regress_mood);
 DROP TYPE regress_mood;

@@ -279,9 +279,10 @@ lifecycle_current_actor(pg_uuid_t *actor)
 }
 
 /*
- * The client address PostgREST passed on: the first address of the
- * x-forwarded-for header in request.headers, or NULL.  Reparsed only when
- * the setting changed.
+ * The client address PostgREST passed on: the last address of the
+ * x-forwarded-for header in request.headers (the one the proxy in front of
+ * PostgREST saw; the ones before it are whatever the client claimed), or
+ * NULL.  Reparsed only when the setting changed.
  */
 char *
 lifecycle_forwarded_for(void)
@@ -305,12 +306,16 @@ lifecycle_forwarded_for(void)
 		address = values[0];
 		if (address)
 		{
-			char	   *start = address + strspn(address, " \t");
-			size_t		len = strcspn(start, ", \t");
+			char	   *last = strrchr(address, ',');
+			char	   *start = last ? last + 1 : address;
+			size_t		len;
 
+			start += strspn(start, " \t");
+			len = strcspn(start, " \t");
 			memmove(address, start, len);
 			address[len] = '\0';
-			if (len == 0)
+			/* an address is hex digits, dots and colons, nothing else */
+			if (len == 0 || strspn(address, "0123456789abcdefABCDEF.:") != len)
 			{
 				pfree(address);
 				address = NULL;

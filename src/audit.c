@@ -25,8 +25,8 @@
 #include "access/relation.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_cast.h"
-#include "catalog/pg_proc.h"
+#include "catalog/partition.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -34,6 +34,8 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/datum.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -52,37 +54,41 @@
 #define AU_TRIGGER_DEL	"lifecycle_audit_delete"
 #define AU_TRIGGER_TRUNC "lifecycle_audit_truncate"
 #define AU_REDACTED		"[REDACTED]"
-#define AU_NPARAMS		12
 
 typedef enum AuOp
 {
 	AU_INSERT,
 	AU_UPDATE,
 	AU_DELETE,
-	AU_TRUNCATE,
 	AU_NOPS
 } AuOp;
 
-/* What one audited table needs; keyed by relid. */
+/*
+ * What one audited table needs; keyed by relid.  Its options come from the
+ * trigger's arguments (attribute numbers), so they change exactly when the
+ * triggers do and follow column renames.
+ */
 typedef struct AuTable
 {
 	Oid			relid;
 	bool		valid;
+	int			busy;			/* statements using it right now */
+	bool		scratch;		/* built for one nested use, not cached */
 	MemoryContext cxt;
-	char	   *schema_name;
-	char	   *table_name;
+	Oid			name_relid;		/* whose names the log uses: the root of a partition tree */
 	Datum		exclude;		/* text[] */
 	Datum		redact;			/* text[] */
 	Datum		redact_object;	/* jsonb: {"col": "[REDACTED]", ...} */
-	char	   *record_id_new;	/* SQL for the key of alias n / (n.r) */
-	char	   *record_id_old;
-	char	   *record_id_upd;
-	char	   *soft_delete_op; /* SQL for the UPDATE's op */
+	char	   *rid_new;		/* SQL for the key, as text */
+	char	   *rid_old;
+	char	   *rid_upd;
+	char	   *upd_op;			/* SQL for the UPDATE's op */
 	SPIPlanPtr	plans[AU_NOPS];
 } AuTable;
 
 static HTAB *au_cache = NULL;
-static Oid	au_param_types[AU_NPARAMS];
+static SPIPlanPtr au_insert_plan = NULL;	/* the log's INSERT, for every table */
+static SPIPlanPtr au_truncate_plan = NULL;
 
 static void
 au_invalidate(Datum arg, Oid relid)
@@ -109,126 +115,38 @@ au_cache_init(void)
 	CacheRegisterRelcacheCallback(au_invalidate, (Datum) 0);
 }
 
-/*
- * to_jsonb() calls a type's cast to json when the type has one; the log is
- * written as the extension's owner, so such a cast written by someone else
- * must not run there.  Refuse tables with a column whose type (or element,
- * base or attribute type) has a cast to json by a role that is not a
- * superuser.
- */
-static void
-au_check_json_cast(Oid type, const char *column, Relation rel, int depth)
+/* Column names of a text[] of attribute numbers ("{3,5}"), dropped ones left out. */
+static ArrayType *
+au_names_of(Relation rel, const char *attnums)
 {
-	HeapTuple	tup;
-	Oid			elem;
-
-	type = getBaseType(type);
-	if (type < FirstNormalObjectId || depth > 8)
-		return;
-	if (OidIsValid(elem = get_element_type(type)))
-	{
-		au_check_json_cast(elem, column, rel, depth + 1);
-		return;
-	}
-	tup = SearchSysCache2(CASTSOURCETARGET, ObjectIdGetDatum(type), ObjectIdGetDatum(JSONOID));
-	if (HeapTupleIsValid(tup))
-	{
-		Oid			func = ((Form_pg_cast) GETSTRUCT(tup))->castfunc;
-
-		ReleaseSysCache(tup);
-		if (OidIsValid(func))
-		{
-			HeapTuple	ptup = SearchSysCache1(PROCOID, ObjectIdGetDatum(func));
-			Oid			owner = InvalidOid;
-
-			if (HeapTupleIsValid(ptup))
-			{
-				owner = ((Form_pg_proc) GETSTRUCT(ptup))->proowner;
-				ReleaseSysCache(ptup);
-			}
-			if (!superuser_arg(owner))
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("cannot audit table \"%s\": column \"%s\" has type %s with a cast to json",
-								RelationGetRelationName(rel), column, format_type_be(type)),
-						 errdetail("The audit log is written as the extension's owner, which must not run casts written by other roles."),
-						 errhint("Exclude the column with exclude_columns, or drop the cast.")));
-		}
-	}
-	if (get_typtype(type) == TYPTYPE_COMPOSITE)
-	{
-		Relation	typrel = relation_open(get_typ_typrelid(type), AccessShareLock);
-		TupleDesc	desc = RelationGetDescr(typrel);
-		int			i;
-
-		for (i = 0; i < desc->natts; i++)
-			if (!TupleDescAttr(desc, i)->attisdropped)
-				au_check_json_cast(TupleDescAttr(desc, i)->atttypid, column, rel, depth + 1);
-		relation_close(typrel, AccessShareLock);
-	}
-}
-
-/* Is name in the text[] array? */
-static bool
-au_array_has(ArrayType *arr, const char *name)
-{
+	ArrayType  *nums = DatumGetArrayTypeP(OidInputFunctionCall(F_ARRAY_IN, (char *) attnums,
+															   INT2OID, -1));
+	TupleDesc	desc = RelationGetDescr(rel);
 	Datum	   *elems;
 	bool	   *nulls;
+	Datum	   *names;
 	int			n,
-				i;
+				i,
+				k = 0;
 
-	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	deconstruct_array(nums, INT2OID, 2, true, TYPALIGN_SHORT, &elems, &nulls, &n);
+	names = palloc(sizeof(Datum) * Max(n, 1));
 	for (i = 0; i < n; i++)
-		if (!nulls[i] && strcmp(TextDatumGetCString(elems[i]), name) == 0)
-			return true;
-	return false;
+	{
+		int			attnum = DatumGetInt16(elems[i]);
+
+		if (!nulls[i] && attnum > 0 && attnum <= desc->natts &&
+			!TupleDescAttr(desc, attnum - 1)->attisdropped)
+			names[k++] = CStringGetTextDatum(NameStr(TupleDescAttr(desc, attnum - 1)->attname));
+	}
+	return construct_array(names, k, TEXTOID, -1, false, TYPALIGN_INT);
 }
 
-static void
-au_check_columns(Relation rel, ArrayType *exclude, ArrayType *redact)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-	ArrayType  *lists[2] = {exclude, redact};
-	const char *what[2] = {"exclude_columns", "redact_columns"};
-	int			l,
-				i;
-
-	for (l = 0; l < 2; l++)
-	{
-		Datum	   *elems;
-		bool	   *nulls;
-		int			n;
-
-		deconstruct_array(lists[l], TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-		for (i = 0; i < n; i++)
-		{
-			char	   *col = nulls[i] ? "" : TextDatumGetCString(elems[i]);
-			AttrNumber	attnum = get_attnum(RelationGetRelid(rel), col);
-
-			if (attnum <= 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_COLUMN),
-						 errmsg("column \"%s\" in %s does not exist in table \"%s\"",
-								col, what[l], RelationGetRelationName(rel)),
-						 errhint("Name columns of the table.")));
-			if (l == 1 && au_array_has(exclude, col))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("column \"%s\" is in both exclude_columns and redact_columns", col),
-						 errdetail("An excluded column never appears in the log; a redacted one appears with its value masked."),
-						 errhint("Name it in one list only.")));
-		}
-	}
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (!att->attisdropped && !au_array_has(exclude, NameStr(att->attname)))
-			au_check_json_cast(att->atttypid, NameStr(att->attname), rel, 0);
-	}
-}
-
-/* SQL for the primary key of a row, as text: alias.col, ROW(...), or NULL. */
+/*
+ * SQL for the primary key of a row as text: the output functions (format
+ * %s, a record's text), not casts, under the fixed DateStyle and TimeZone
+ * the capture runs with, so a key reads the same in every session.
+ */
 static char *
 au_record_id_sql(Relation rel, const char *row)
 {
@@ -241,58 +159,26 @@ au_record_id_sql(Relation rel, const char *row)
 		return "NULL::pg_catalog.text";
 	idx = index_open(pk, AccessShareLock);
 	initStringInfo(&sql);
-	if (idx->rd_index->indnkeyatts > 1)
-		appendStringInfoString(&sql, "ROW(");
+	appendStringInfoString(&sql, idx->rd_index->indnkeyatts > 1 ?
+						   "(ROW(" : "pg_catalog.format('%s', ");
 	for (i = 0; i < idx->rd_index->indnkeyatts; i++)
-		appendStringInfo(&sql, "%s(%s).%s", i ? ", " : "", row,
+		appendStringInfo(&sql, "%s%s.%s", i ? ", " : "", row,
 						 quote_identifier(get_attname(RelationGetRelid(rel),
 													  idx->rd_index->indkey.values[i], false)));
-	if (idx->rd_index->indnkeyatts > 1)
-		appendStringInfoChar(&sql, ')');
-	appendStringInfoString(&sql, "::pg_catalog.text");
+	appendStringInfoString(&sql, idx->rd_index->indnkeyatts > 1 ? "))::pg_catalog.text" : ")");
 	index_close(idx, AccessShareLock);
 	return sql.data;
 }
 
-/* The options of a table from lifecycle.audit_tables, read as the owner. */
-static void
-au_read_options(AuTable *t)
+static Datum
+au_redact_object(ArrayType *redact)
 {
-	LifecycleUserSave save;
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(t->relid)};
-	bool		isnull;
-	int			rc;
-	ArrayType  *redact;
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n,
 				i;
 	StringInfoData obj;
-	MemoryContext old;
 
-	lifecycle_become_owner(&save);
-	rc = SPI_execute_with_args("SELECT exclude_columns, redact_columns FROM " LIFECYCLE_SCHEMA
-							   ".audit_tables WHERE relid OPERATOR(pg_catalog.=) $1",
-							   1, argtypes, values, NULL, true, 1);
-	lifecycle_restore_user(&save);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read the audit options: %s", SPI_result_code_string(rc));
-	/* SPI returns to its own context: keep what follows in the entry's */
-	old = MemoryContextSwitchTo(t->cxt);
-	if (SPI_processed == 1)
-	{
-		t->exclude = datumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
-							   false, -1);
-		t->redact = datumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull),
-							  false, -1);
-	}
-	else
-	{
-		t->exclude = PointerGetDatum(construct_empty_array(TEXTOID));
-		t->redact = PointerGetDatum(construct_empty_array(TEXTOID));
-	}
-	redact = DatumGetArrayTypeP(t->redact);
 	deconstruct_array(redact, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 	initStringInfo(&obj);
 	appendStringInfoChar(&obj, '{');
@@ -304,44 +190,65 @@ au_read_options(AuTable *t)
 		appendStringInfoString(&obj, ": \"" AU_REDACTED "\"");
 	}
 	appendStringInfoChar(&obj, '}');
-	t->redact_object = DirectFunctionCall1(jsonb_in, CStringGetDatum(obj.data));
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(obj.data));
+}
+
+static void
+au_build(AuTable *t, Relation rel, Trigger *trigger)
+{
+	MemoryContext old;
+	AttrNumber	deleted_at = get_attnum(t->relid, "deleted_at");
+	List	   *ancestors = RelationGetForm(rel)->relispartition ?
+		get_partition_ancestors(t->relid) : NIL;
+
+	if (trigger->tgnargs != 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" on table \"%s\" has the wrong arguments",
+						trigger->tgname, RelationGetRelationName(rel)),
+				 errhint("Recreate it with lifecycle.enable_audit('%s').",
+						 lifecycle_qualified_name(rel))));
+	t->cxt = AllocSetContextCreate(t->scratch ? CurrentMemoryContext : CacheMemoryContext,
+								   "pg_lifecycle audited table", ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(t->cxt);
+	t->name_relid = ancestors != NIL ? llast_oid(ancestors) : t->relid;
+	t->exclude = PointerGetDatum(au_names_of(rel, trigger->tgargs[0]));
+	t->redact = PointerGetDatum(au_names_of(rel, trigger->tgargs[1]));
+	t->redact_object = au_redact_object(DatumGetArrayTypeP(t->redact));
+	t->rid_new = au_record_id_sql(rel, "lifecycle_n");
+	t->rid_old = au_record_id_sql(rel, "lifecycle_o");
+	t->rid_upd = au_record_id_sql(rel, "(ln.r)");
+	t->upd_op = deleted_at > 0 ?
+		"CASE WHEN (lo.r).deleted_at IS NULL AND (ln.r).deleted_at IS NOT NULL THEN 'SOFT_DELETE'"
+		" WHEN (lo.r).deleted_at IS NOT NULL AND (ln.r).deleted_at IS NULL THEN 'RESTORE'"
+		" ELSE 'UPDATE' END::" LIFECYCLE_SCHEMA ".audit_operation" :
+		"'UPDATE'::" LIFECYCLE_SCHEMA ".audit_operation";
 	MemoryContextSwitchTo(old);
 }
 
 static void
-au_build(AuTable *t, Relation rel)
+au_free(AuTable *t)
 {
-	MemoryContext old;
-	AttrNumber	deleted_at = get_attnum(t->relid, "deleted_at");
 	int			i;
 
 	for (i = 0; i < AU_NOPS; i++)
-		if (t->plans[i])
+		if (t->plans[i] && !t->scratch)
 			SPI_freeplan(t->plans[i]);
+	memset(t->plans, 0, sizeof(t->plans));
 	if (t->cxt)
 		MemoryContextDelete(t->cxt);
-	t->cxt = AllocSetContextCreate(CacheMemoryContext, "pg_lifecycle audited table",
-								   ALLOCSET_SMALL_SIZES);
-	old = MemoryContextSwitchTo(t->cxt);
-	memset(t->plans, 0, sizeof(t->plans));
-	t->schema_name = get_namespace_name(RelationGetNamespace(rel));
-	t->table_name = pstrdup(RelationGetRelationName(rel));
-	t->record_id_new = au_record_id_sql(rel, "n");
-	t->record_id_old = au_record_id_sql(rel, "o");
-	t->record_id_upd = au_record_id_sql(rel, "n.r");
-	t->soft_delete_op = deleted_at > 0 ?
-		"CASE WHEN (o.r).deleted_at IS NULL AND (n.r).deleted_at IS NOT NULL THEN 'SOFT_DELETE'"
-		" WHEN (o.r).deleted_at IS NOT NULL AND (n.r).deleted_at IS NULL THEN 'RESTORE'"
-		" ELSE 'UPDATE' END::" LIFECYCLE_SCHEMA ".audit_operation" :
-		"'UPDATE'::" LIFECYCLE_SCHEMA ".audit_operation";
-	MemoryContextSwitchTo(old);
-	au_read_options(t);
-	au_check_columns(rel, DatumGetArrayTypeP(t->exclude), DatumGetArrayTypeP(t->redact));
+	t->cxt = NULL;
 }
 
+/*
+ * The entry of the table the trigger fired on.  While a statement of the
+ * table is writing the log, a nested statement that finds the entry stale
+ * gets one built just for it, so nothing in use is freed.
+ */
 static AuTable *
-au_lookup(Relation rel)
+au_lookup(TriggerData *td)
 {
+	Relation	rel = td->tg_relation;
 	Oid			relid = RelationGetRelid(rel);
 	AuTable    *t;
 	bool		found;
@@ -352,12 +259,24 @@ au_lookup(Relation rel)
 	if (!found)
 		memset(t, 0, sizeof(AuTable));
 	t->relid = relid;
+	if (t->valid)
+		return t;
+	if (t->busy > 0)
+	{
+		AuTable    *scratch = palloc0(sizeof(AuTable));
+
+		scratch->relid = relid;
+		scratch->scratch = true;
+		au_build(scratch, rel, td->tg_trigger);
+		return scratch;
+	}
 	while (!t->valid)
 	{
+		au_free(t);
 		t->valid = true;
 		PG_TRY();
 		{
-			au_build(t, rel);
+			au_build(t, rel, td->tg_trigger);
 		}
 		PG_CATCH();
 		{
@@ -371,16 +290,19 @@ au_lookup(Relation rel)
 
 /* ---------- the SQL of each operation ---------- */
 
-#define AU_COLUMNS \
-	"INSERT INTO " LIFECYCLE_SCHEMA ".audit_log (occurred_at, txid, schema_name, table_name," \
-	" op, record_id, old_values, new_values, changed_columns, actor_id, actor_role, db_user," \
-	" client_addr, application_name) "
-#define AU_CONTEXT \
-	"$7, $8, $9, COALESCE($10, pg_catalog.host(pg_catalog.inet_client_addr()))," \
-	" pg_catalog.current_setting('application_name')"
+/*
+ * The rows to log, computed as the table's owner: to_jsonb(), the key's
+ * text and the diff may run the owner's own code (casts, output
+ * functions), which must never run with the extension owner's rights.
+ * One row of five arrays: record ids, ops, old and new values, changed
+ * columns (as jsonb arrays).  $1 excluded columns, $2 redaction object,
+ * $3 redacted columns, $4 the redaction marker.
+ */
+#define AU_ARRAYS \
+	"SELECT pg_catalog.array_agg(x.rid), pg_catalog.array_agg(x.op), pg_catalog.array_agg(x.o)," \
+	" pg_catalog.array_agg(x.n), pg_catalog.array_agg(x.c) FROM ("
 #define AU_ROW(alias) \
-	"(pg_catalog.to_jsonb(" alias ") OPERATOR(pg_catalog.-) $5)" \
-	" OPERATOR(pg_catalog.||) $6"
+	"(pg_catalog.to_jsonb(" alias ".*) OPERATOR(pg_catalog.-) $1) OPERATOR(pg_catalog.||) $2"
 
 static char *
 au_sql(AuTable *t, AuOp op)
@@ -388,33 +310,35 @@ au_sql(AuTable *t, AuOp op)
 	switch (op)
 	{
 		case AU_INSERT:
-			return psprintf(AU_COLUMNS "SELECT $1, $2, $3, $4, 'INSERT', %s, NULL, " AU_ROW("n")
-							", NULL, " AU_CONTEXT " FROM lifecycle_new n", t->record_id_new);
+			return psprintf(AU_ARRAYS "SELECT %s AS rid, 'INSERT'::" LIFECYCLE_SCHEMA ".audit_operation AS op,"
+							" NULL::pg_catalog.jsonb AS o, " AU_ROW("lifecycle_n") " AS n,"
+							" NULL::pg_catalog.jsonb AS c FROM lifecycle_new lifecycle_n) x",
+							t->rid_new);
 		case AU_DELETE:
-			return psprintf(AU_COLUMNS "SELECT $1, $2, $3, $4, 'DELETE', %s, " AU_ROW("o")
-							", NULL, NULL, " AU_CONTEXT " FROM lifecycle_old o", t->record_id_old);
-		case AU_TRUNCATE:
-			return pstrdup(AU_COLUMNS "SELECT $1, $2, $3, $4, 'TRUNCATE', NULL, NULL, NULL, NULL, "
-						   AU_CONTEXT);
+			return psprintf(AU_ARRAYS "SELECT %s AS rid, 'DELETE'::" LIFECYCLE_SCHEMA ".audit_operation AS op, "
+							AU_ROW("lifecycle_o") " AS o, NULL::pg_catalog.jsonb AS n,"
+							" NULL::pg_catalog.jsonb AS c FROM lifecycle_old lifecycle_o) x",
+							t->rid_old);
 		case AU_UPDATE:
 			/* pair old and new rows by position; keep only changed keys */
-			return psprintf("WITH o AS (SELECT pg_catalog.row_number() OVER () AS rn, t AS r FROM lifecycle_old t),"
-							" n AS (SELECT pg_catalog.row_number() OVER () AS rn, t AS r FROM lifecycle_new t) "
-							AU_COLUMNS "SELECT $1, $2, $3, $4, d.op, d.rid, c.o, c.n, c.cols, " AU_CONTEXT
+			return psprintf(AU_ARRAYS "SELECT d.rid, d.op, c.o, c.n, pg_catalog.to_jsonb(c.cols) AS c"
 							" FROM (SELECT %s AS op, %s AS rid,"
-							" pg_catalog.to_jsonb(o.r) OPERATOR(pg_catalog.-) $5 AS oj,"
-							" pg_catalog.to_jsonb(n.r) OPERATOR(pg_catalog.-) $5 AS nj"
-							" FROM o JOIN n ON o.rn OPERATOR(pg_catalog.=) n.rn) d,"
+							" pg_catalog.to_jsonb(lo.r) OPERATOR(pg_catalog.-) $1 AS oj,"
+							" pg_catalog.to_jsonb(ln.r) OPERATOR(pg_catalog.-) $1 AS nj"
+							" FROM (SELECT pg_catalog.row_number() OVER () AS rn, lifecycle_t AS r"
+							" FROM lifecycle_old lifecycle_t) lo"
+							" JOIN (SELECT pg_catalog.row_number() OVER () AS rn, lifecycle_t AS r"
+							" FROM lifecycle_new lifecycle_t) ln ON lo.rn OPERATOR(pg_catalog.=) ln.rn) d,"
 							" LATERAL (SELECT"
-							" pg_catalog.jsonb_object_agg(e.k, CASE WHEN e.k OPERATOR(pg_catalog.=) ANY ($11) THEN $12 ELSE e.ov END) AS o,"
-							" pg_catalog.jsonb_object_agg(e.k, CASE WHEN e.k OPERATOR(pg_catalog.=) ANY ($11) THEN $12 ELSE e.nv END) AS n,"
+							" pg_catalog.jsonb_object_agg(e.k, CASE WHEN e.k OPERATOR(pg_catalog.=) ANY ($3) THEN $4 ELSE e.ov END) AS o,"
+							" pg_catalog.jsonb_object_agg(e.k, CASE WHEN e.k OPERATOR(pg_catalog.=) ANY ($3) THEN $4 ELSE e.nv END) AS n,"
 							" pg_catalog.array_agg(e.k ORDER BY e.k) AS cols"
 							" FROM (SELECT oe.key AS k, oe.value AS ov, ne.value AS nv"
 							" FROM pg_catalog.jsonb_each(d.oj) oe"
 							" JOIN pg_catalog.jsonb_each(d.nj) ne ON ne.key OPERATOR(pg_catalog.=) oe.key"
 							" WHERE NOT (oe.value OPERATOR(pg_catalog.=) ne.value)) e) c"
-							" WHERE c.cols IS NOT NULL",
-							t->soft_delete_op, t->record_id_upd);
+							" WHERE c.cols IS NOT NULL) x",
+							t->upd_op, t->rid_upd);
 		default:
 			elog(ERROR, "unknown audit operation %d", op);
 	}
@@ -424,24 +348,91 @@ au_sql(AuTable *t, AuOp op)
 static SPIPlanPtr
 au_plan(AuTable *t, AuOp op)
 {
+	Oid			types[4] = {TEXTARRAYOID, JSONBOID, TEXTARRAYOID, JSONBOID};
 	SPIPlanPtr	plan;
 
 	if (t->plans[op] != NULL && SPI_plan_is_valid(t->plans[op]))
 		return t->plans[op];
-	if (au_param_types[0] == InvalidOid)
-	{
-		Oid			types[AU_NPARAMS] = {TIMESTAMPTZOID, INT8OID, NAMEOID, NAMEOID, TEXTARRAYOID,
-			JSONBOID, UUIDOID, TEXTOID, NAMEOID, TEXTOID, TEXTARRAYOID, JSONBOID};
-
-		memcpy(au_param_types, types, sizeof(types));
-	}
-	plan = SPI_prepare(au_sql(t, op), AU_NPARAMS, au_param_types);
+	plan = SPI_prepare(au_sql(t, op), 4, types);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
+	if (!t->scratch && SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
 	t->plans[op] = plan;
 	return plan;
+}
+
+/*
+ * The log's own INSERT, the same for every table: it only unnests the
+ * arrays of built-in types computed above.  $1 occurred_at, $2 txid, $3 $4
+ * names, $5..$9 the arrays, $10 actor, $11 actor role, $12 database user,
+ * $13 forwarded client address.
+ */
+#define AU_LOG_COLUMNS \
+	"INSERT INTO " LIFECYCLE_SCHEMA ".audit_log (occurred_at, txid, schema_name, table_name," \
+	" op, record_id, old_values, new_values, changed_columns, actor_id, actor_role, db_user," \
+	" client_addr, application_name) "
+#define AU_LOG_CONTEXT \
+	"$10, $11, $12, COALESCE($13, pg_catalog.host(pg_catalog.inet_client_addr()))," \
+	" pg_catalog.current_setting('application_name')"
+
+static SPIPlanPtr
+au_log_plan(bool truncate)
+{
+	SPIPlanPtr *slot = truncate ? &au_truncate_plan : &au_insert_plan;
+	Oid			types[13];
+	Oid			optype;
+	const char *sql = truncate ?
+		AU_LOG_COLUMNS "SELECT $1, $2, $3, $4, 'TRUNCATE', NULL, NULL, NULL, NULL, " AU_LOG_CONTEXT :
+		AU_LOG_COLUMNS "SELECT $1, $2, $3, $4, u.op, u.rid, u.o, u.n,"
+		" CASE WHEN u.c IS NULL THEN NULL ELSE ARRAY(SELECT pg_catalog.jsonb_array_elements_text(u.c)) END, "
+		AU_LOG_CONTEXT " FROM ROWS FROM (pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7),"
+		" pg_catalog.unnest($8), pg_catalog.unnest($9)) AS u(rid, op, o, n, c)";
+
+	if (*slot != NULL && SPI_plan_is_valid(*slot))
+		return *slot;
+	optype = get_array_type(GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+											CStringGetDatum("audit_operation"),
+											ObjectIdGetDatum(get_namespace_oid(LIFECYCLE_SCHEMA, false))));
+	types[0] = TIMESTAMPTZOID;
+	types[1] = INT8OID;
+	types[2] = NAMEOID;
+	types[3] = NAMEOID;
+	types[4] = TEXTARRAYOID;
+	types[5] = optype;
+	types[6] = JSONBARRAYOID;
+	types[7] = JSONBARRAYOID;
+	types[8] = JSONBARRAYOID;
+	types[9] = UUIDOID;
+	types[10] = TEXTOID;
+	types[11] = NAMEOID;
+	types[12] = TEXTOID;
+	if (*slot)
+		SPI_freeplan(*slot);
+	*slot = SPI_prepare(sql, 13, types);
+	if (*slot == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(*slot) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return *slot;
+}
+
+/*
+ * Settings that make values read the same in every session: dates and
+ * times in ISO form and UTC, in the log's values and its record ids.
+ */
+static int
+au_pin_output(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("TimeZone", "UTC", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("IntervalStyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
 }
 
 /* ---------- the trigger ---------- */
@@ -455,66 +446,131 @@ au_trigger_misuse(FunctionCallInfo fcinfo, const char *what)
 			 errhint("This trigger is installed by lifecycle.enable_audit(); do not create it by hand.")));
 }
 
+/* Compute the rows of one operation as the table's owner; false if none. */
+static bool
+au_capture(AuTable *t, AuOp op, Datum *arrays)
+{
+	Datum		values[4];
+	LifecycleUserSave save;
+	int			nest,
+				rc,
+				i;
+	bool		isnull;
+
+	values[0] = t->exclude;
+	values[1] = t->redact_object;
+	values[2] = t->redact;
+	values[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum("\"" AU_REDACTED "\""));
+	nest = au_pin_output();
+	lifecycle_become_table_owner(t->relid, &save);
+	rc = SPI_execute_plan(au_plan(t, op), values, NULL, true, 1);
+	lifecycle_restore_user(&save);
+	lifecycle_unpin_search_path(nest);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "reading the changes failed: %s", SPI_result_code_string(rc));
+	for (i = 0; i < 5; i++)
+	{
+		arrays[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
+		if (isnull)
+			return false;
+	}
+	return true;
+}
+
+/* Write into the log, as the extension's owner: the writer may not. */
+static void
+au_write(AuTable *t, bool truncate, Datum *arrays)
+{
+	Datum		values[13];
+	char		nulls[13];
+	pg_uuid_t  *actor = palloc(sizeof(pg_uuid_t));
+	char	   *forwarded = lifecycle_forwarded_for();
+	LifecycleUserSave save;
+	int			rc,
+				i;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
+	values[1] = Int64GetDatum((int64) U64FromFullTransactionId(GetTopFullTransactionId()));
+	values[2] = DirectFunctionCall1(namein, CStringGetDatum(get_namespace_name(get_rel_namespace(t->name_relid))));
+	values[3] = DirectFunctionCall1(namein, CStringGetDatum(get_rel_name(t->name_relid)));
+	for (i = 0; i < 5; i++)
+	{
+		values[4 + i] = truncate ? (Datum) 0 : arrays[i];
+		nulls[4 + i] = truncate ? 'n' : ' ';
+	}
+	values[9] = lifecycle_current_actor(actor) ? UUIDPGetDatum(actor) : (Datum) 0;
+	nulls[9] = values[9] ? ' ' : 'n';
+	values[10] = CStringGetTextDatum(lifecycle_current_actor_role());
+	values[11] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[12] = forwarded ? CStringGetTextDatum(forwarded) : (Datum) 0;
+	nulls[12] = forwarded ? ' ' : 'n';
+
+	lifecycle_become_owner(&save);
+	rc = SPI_execute_plan(au_log_plan(truncate), values, nulls, false, 0);
+	lifecycle_restore_user(&save);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "writing the audit log failed: %s", SPI_result_code_string(rc));
+}
+
 PG_FUNCTION_INFO_V1(audit_trigger);
 Datum
 audit_trigger(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
-	AuOp		op;
-	Tuplestorestate *rows;
 	AuTable    *t;
-	Datum		values[AU_NPARAMS];
-	char		nulls[AU_NPARAMS];
-	pg_uuid_t  *actor = palloc(sizeof(pg_uuid_t));
-	char	   *forwarded;
-	LifecycleUserSave save;
-	int			rc;
+	Datum		arrays[5];
+	int64		nold,
+				nnew;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		au_trigger_misuse(fcinfo, "not called by trigger manager");
 	if (TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_AFTER(td->tg_event))
 		au_trigger_misuse(fcinfo, "must be fired AFTER ... FOR EACH STATEMENT");
-	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
-		op = AU_INSERT, rows = td->tg_newtable;
-	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
-		op = AU_UPDATE, rows = td->tg_newtable;
-	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
-		op = AU_DELETE, rows = td->tg_oldtable;
-	else
-		op = AU_TRUNCATE, rows = NULL;
-	if (op != AU_TRUNCATE && rows == NULL)
+	if (!TRIGGER_FIRED_BY_TRUNCATE(td->tg_event) &&
+		(TRIGGER_FIRED_BY_DELETE(td->tg_event) ? td->tg_oldtable : td->tg_newtable) == NULL)
 		au_trigger_misuse(fcinfo, "needs its transition tables (REFERENCING ...)");
-	if (rows != NULL && tuplestore_tuple_count(rows) == 0)
+	nold = td->tg_oldtable ? tuplestore_tuple_count(td->tg_oldtable) : 0;
+	nnew = td->tg_newtable ? tuplestore_tuple_count(td->tg_newtable) : 0;
+	if (!TRIGGER_FIRED_BY_TRUNCATE(td->tg_event) && nold == 0 && nnew == 0)
 		return PointerGetDatum(NULL);
 
 	SPI_connect();
 	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
 		elog(ERROR, "could not register the transition tables");
-	t = au_lookup(td->tg_relation);
+	t = au_lookup(td);
+	t->busy++;
+	PG_TRY();
+	{
+		if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+			au_write(t, true, NULL);
+		else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) && nold != nnew)
+		{
+			/*
+			 * Rows went missing between old and new (a BEFORE trigger of the
+			 * partition a row moved to dropped it): the positions no longer
+			 * pair, so log the old rows as deleted and the new ones as
+			 * inserted.
+			 */
+			if (au_capture(t, AU_DELETE, arrays))
+				au_write(t, false, arrays);
+			if (au_capture(t, AU_INSERT, arrays))
+				au_write(t, false, arrays);
+		}
+		else
+		{
+			AuOp		op = TRIGGER_FIRED_BY_INSERT(td->tg_event) ? AU_INSERT :
+				TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? AU_UPDATE : AU_DELETE;
 
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
-	values[1] = Int64GetDatum((int64) U64FromFullTransactionId(GetTopFullTransactionId()));
-	values[2] = DirectFunctionCall1(namein, CStringGetDatum(t->schema_name));
-	values[3] = DirectFunctionCall1(namein, CStringGetDatum(t->table_name));
-	values[4] = t->exclude;
-	values[5] = t->redact_object;
-	values[6] = lifecycle_current_actor(actor) ? UUIDPGetDatum(actor) : (Datum) 0;
-	nulls[6] = values[6] ? ' ' : 'n';
-	values[7] = CStringGetTextDatum(lifecycle_current_actor_role());
-	values[8] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
-	forwarded = lifecycle_forwarded_for();
-	values[9] = forwarded ? CStringGetTextDatum(forwarded) : (Datum) 0;
-	nulls[9] = forwarded ? ' ' : 'n';
-	values[10] = t->redact;
-	values[11] = DirectFunctionCall1(jsonb_in, CStringGetDatum("\"" AU_REDACTED "\""));
-
-	/* the writer may not write the log: the extension's owner does */
-	lifecycle_become_owner(&save);
-	rc = SPI_execute_plan(au_plan(t, op), values, nulls, false, 0);
-	lifecycle_restore_user(&save);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "writing the audit log failed: %s", SPI_result_code_string(rc));
+			if (au_capture(t, op, arrays))
+				au_write(t, false, arrays);
+		}
+	}
+	PG_FINALLY();
+	{
+		t->busy--;
+	}
+	PG_END_TRY();
 	SPI_finish();
 	return PointerGetDatum(NULL);
 }
@@ -542,6 +598,61 @@ au_array_arg(FunctionCallInfo fcinfo, int argno)
 	return PG_ARGISNULL(argno) ? construct_empty_array(TEXTOID) : PG_GETARG_ARRAYTYPE_P(argno);
 }
 
+/* "{3,5}": the attribute numbers of a list of column names, checked. */
+static char *
+au_attnums(Relation rel, ArrayType *names, const char *what, ArrayType *other)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+	StringInfoData buf;
+
+	deconstruct_array(names, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (i = 0; i < n; i++)
+	{
+		char	   *col = nulls[i] ? "" : TextDatumGetCString(elems[i]);
+		AttrNumber	attnum = get_attnum(RelationGetRelid(rel), col);
+
+		if (attnum <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" in %s does not exist in table \"%s\"",
+							col, what, RelationGetRelationName(rel)),
+					 errhint("Name columns of the table.")));
+		if (other != NULL)
+		{
+			Datum	   *oelems;
+			bool	   *onulls;
+			int			on,
+						j;
+
+			deconstruct_array(other, TEXTOID, -1, false, TYPALIGN_INT, &oelems, &onulls, &on);
+			for (j = 0; j < on; j++)
+				if (!onulls[j] && strcmp(TextDatumGetCString(oelems[j]), col) == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("column \"%s\" is in both exclude_columns and redact_columns", col),
+							 errdetail("An excluded column never appears in the log; a redacted one appears with its value masked."),
+							 errhint("Name it in one list only.")));
+		}
+		appendStringInfo(&buf, "%s%d", i ? "," : "", attnum);
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/* The table and, for a partitioned table, every partition below it. */
+static List *
+au_tables(Relation rel)
+{
+	if (RelationGetForm(rel)->relkind == RELKIND_PARTITIONED_TABLE)
+		return find_all_inheritors(RelationGetRelid(rel), ShareRowExclusiveLock, NULL);
+	return list_make1_oid(RelationGetRelid(rel));
+}
+
 PG_FUNCTION_INFO_V1(enable_audit);
 Datum
 enable_audit(PG_FUNCTION_ARGS)
@@ -550,11 +661,19 @@ enable_audit(PG_FUNCTION_ARGS)
 	ArrayType  *exclude = au_array_arg(fcinfo, 1);
 	ArrayType  *redact = au_array_arg(fcinfo, 2);
 	Relation	rel;
-	char	   *qual;
+	char	   *exclude_nums,
+			   *redact_nums;
+	List	   *tables;
+	ListCell   *lc;
 	Oid			argtypes[3] = {OIDOID, TEXTARRAYOID, TEXTARRAYOID};
 	Datum		values[3];
 	LifecycleUserSave save;
 	int			nest;
+	static const char *const events[4][2] = {
+		{AU_TRIGGER_INS, "INSERT ON %s REFERENCING NEW TABLE AS lifecycle_new FOR EACH STATEMENT"},
+		{AU_TRIGGER_UPD, "UPDATE ON %s REFERENCING OLD TABLE AS lifecycle_old NEW TABLE AS lifecycle_new FOR EACH STATEMENT"},
+		{AU_TRIGGER_DEL, "DELETE ON %s REFERENCING OLD TABLE AS lifecycle_old FOR EACH STATEMENT"},
+		{AU_TRIGGER_TRUNC, "TRUNCATE ON %s FOR EACH STATEMENT"}};
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -562,8 +681,7 @@ enable_audit(PG_FUNCTION_ARGS)
 				 errmsg("table must not be NULL"),
 				 errhint("Pass the table, e.g. lifecycle.enable_audit('public.projects').")));
 	relid = PG_GETARG_OID(0);
-	rel = relation_open(relid, ShareRowExclusiveLock);
-	lifecycle_check_table(rel, "enable_audit");
+	rel = lifecycle_open_owned_table(relid, ShareRowExclusiveLock, "enable_audit");
 	if (RelationGetNamespace(rel) == get_namespace_oid(LIFECYCLE_SCHEMA, false))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -571,30 +689,26 @@ enable_audit(PG_FUNCTION_ARGS)
 						RelationGetRelationName(rel)),
 				 errdetail("The audit log would log its own writes."),
 				 errhint("Audit your own tables.")));
-	lifecycle_check_owner(rel);
-	au_check_columns(rel, exclude, redact);
-	qual = lifecycle_qualified_name(rel);
+	exclude_nums = au_attnums(rel, exclude, "exclude_columns", NULL);
+	redact_nums = au_attnums(rel, redact, "redact_columns", exclude);
+	tables = au_tables(rel);
 	relation_close(rel, NoLock);
 
 	SPI_connect();
 	nest = lifecycle_pin_search_path();
-	lifecycle_spi_exec(psprintf("CREATE OR REPLACE TRIGGER " AU_TRIGGER_INS " AFTER INSERT ON %s"
-								" REFERENCING NEW TABLE AS lifecycle_new FOR EACH STATEMENT"
-								" EXECUTE FUNCTION " LIFECYCLE_SCHEMA ".audit_trigger()", qual),
-					   SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-	lifecycle_spi_exec(psprintf("CREATE OR REPLACE TRIGGER " AU_TRIGGER_UPD " AFTER UPDATE ON %s"
-								" REFERENCING OLD TABLE AS lifecycle_old NEW TABLE AS lifecycle_new"
-								" FOR EACH STATEMENT EXECUTE FUNCTION " LIFECYCLE_SCHEMA ".audit_trigger()",
-								qual),
-					   SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-	lifecycle_spi_exec(psprintf("CREATE OR REPLACE TRIGGER " AU_TRIGGER_DEL " AFTER DELETE ON %s"
-								" REFERENCING OLD TABLE AS lifecycle_old FOR EACH STATEMENT"
-								" EXECUTE FUNCTION " LIFECYCLE_SCHEMA ".audit_trigger()", qual),
-					   SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-	lifecycle_spi_exec(psprintf("CREATE OR REPLACE TRIGGER " AU_TRIGGER_TRUNC " AFTER TRUNCATE ON %s"
-								" FOR EACH STATEMENT EXECUTE FUNCTION " LIFECYCLE_SCHEMA ".audit_trigger()",
-								qual),
-					   SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	foreach(lc, tables)
+	{
+		char	   *qual = quote_qualified_identifier(get_namespace_name(get_rel_namespace(lfirst_oid(lc))),
+													  get_rel_name(lfirst_oid(lc)));
+		int			i;
+
+		for (i = 0; i < 4; i++)
+			lifecycle_spi_exec(psprintf("CREATE OR REPLACE TRIGGER %s AFTER %s"
+										" EXECUTE FUNCTION " LIFECYCLE_SCHEMA ".audit_trigger(%s, %s)",
+										events[i][0], psprintf(events[i][1], qual),
+										quote_literal_cstr(exclude_nums), quote_literal_cstr(redact_nums)),
+							   SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	}
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = PointerGetDatum(exclude);
 	values[2] = PointerGetDatum(redact);
@@ -607,7 +721,6 @@ enable_audit(PG_FUNCTION_ARGS)
 	lifecycle_restore_user(&save);
 	lifecycle_unpin_search_path(nest);
 	SPI_finish();
-	CacheInvalidateRelcacheByRelid(relid);
 	PG_RETURN_VOID();
 }
 
@@ -617,8 +730,9 @@ disable_audit(PG_FUNCTION_ARGS)
 {
 	Oid			relid;
 	Relation	rel;
-	char	   *qual;
 	bool		audited = false;
+	List	   *tables;
+	ListCell   *lc;
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1];
 	LifecycleUserSave save;
@@ -632,13 +746,11 @@ disable_audit(PG_FUNCTION_ARGS)
 				 errmsg("table must not be NULL"),
 				 errhint("Pass the table, e.g. lifecycle.disable_audit('public.projects').")));
 	relid = PG_GETARG_OID(0);
-	rel = relation_open(relid, ShareRowExclusiveLock);
-	lifecycle_check_table(rel, "disable_audit");
-	lifecycle_check_owner(rel);
+	rel = lifecycle_open_owned_table(relid, ShareRowExclusiveLock, "disable_audit");
 	for (i = 0; rel->trigdesc && i < rel->trigdesc->numtriggers; i++)
 		if (strcmp(rel->trigdesc->triggers[i].tgname, AU_TRIGGER_INS) == 0)
 			audited = true;
-	qual = lifecycle_qualified_name(rel);
+	tables = au_tables(rel);
 	relation_close(rel, NoLock);
 	if (!audited)
 	{
@@ -649,9 +761,15 @@ disable_audit(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	nest = lifecycle_pin_search_path();
-	for (i = 0; i < 4; i++)
-		lifecycle_spi_exec(psprintf("DROP TRIGGER IF EXISTS %s ON %s", triggers[i], qual),
-						   SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	foreach(lc, tables)
+	{
+		char	   *qual = quote_qualified_identifier(get_namespace_name(get_rel_namespace(lfirst_oid(lc))),
+													  get_rel_name(lfirst_oid(lc)));
+
+		for (i = 0; i < 4; i++)
+			lifecycle_spi_exec(psprintf("DROP TRIGGER IF EXISTS %s ON %s", triggers[i], qual),
+							   SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	}
 	values[0] = ObjectIdGetDatum(relid);
 	lifecycle_become_owner(&save);
 	lifecycle_spi_exec("DELETE FROM " LIFECYCLE_SCHEMA ".audit_tables WHERE relid OPERATOR(pg_catalog.=) $1",

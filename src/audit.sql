@@ -39,6 +39,9 @@ CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON lifecycle.audit_
     FOR EACH ROW EXECUTE FUNCTION lifecycle.audit_log_append_only();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON lifecycle.audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION lifecycle.audit_log_append_only();
+-- ALWAYS: also with session_replication_role = replica
+ALTER TABLE lifecycle.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only;
+ALTER TABLE lifecycle.audit_log ENABLE ALWAYS TRIGGER audit_log_no_truncate;
 
 -- Nobody writes it directly; who reads what is decided by RLS.
 REVOKE ALL ON lifecycle.audit_log FROM PUBLIC;
@@ -74,6 +77,8 @@ RETURNS void AS 'MODULE_PATHNAME', 'disable_audit' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION lifecycle.disable_audit(regclass) IS
   'Stop auditing a table you own; the log keeps what it has';
 
+-- Its two arguments, set by enable_audit(), are the excluded and redacted
+-- columns' attribute numbers.
 CREATE FUNCTION lifecycle.audit_trigger()
 RETURNS trigger AS 'MODULE_PATHNAME', 'audit_trigger' LANGUAGE C;
 
@@ -104,17 +109,24 @@ BEGIN
                   HINT = 'Add a primary key; rows of tables without one are logged with a NULL record_id.';
     END IF;
     RETURN QUERY
-        SELECT a.* FROM lifecycle.audit_log a
-         WHERE a.schema_name = nsp AND a.table_name = rel
-           AND (a.record_id = record_history.record_id OR a.op = 'TRUNCATE')
-         ORDER BY a.id;
+        SELECT h.* FROM (
+            SELECT a.* FROM lifecycle.audit_log a
+             WHERE a.schema_name = nsp AND a.table_name = rel
+               AND a.record_id = record_history.record_id
+            UNION ALL
+            SELECT a.* FROM lifecycle.audit_log a
+             WHERE a.schema_name = nsp AND a.table_name = rel
+               AND a.record_id IS NULL AND a.op = 'TRUNCATE') h
+         ORDER BY h.id;
 END
 $$;
 
 COMMENT ON FUNCTION lifecycle.record_history(regclass, text) IS
   'Audit log rows of one row (and the table''s TRUNCATEs), oldest first, as the caller may see them';
 
--- The row as it was at a time, rebuilt from the log; NULL if it did not exist.
+-- The row as it was at a time, rebuilt from the log; NULL if it did not
+-- exist.  For a row that existed before auditing began, only the columns
+-- changed since are known.
 CREATE FUNCTION lifecycle.record_at(tbl regclass, record_id text, at timestamptz)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
@@ -132,7 +144,7 @@ BEGIN
                  WHEN 'INSERT' THEN h.new_values
                  WHEN 'DELETE' THEN NULL
                  WHEN 'TRUNCATE' THEN NULL
-                 ELSE row || h.new_values
+                 ELSE coalesce(row, '{}') || h.new_values
                END;
     END LOOP;
     RETURN row;

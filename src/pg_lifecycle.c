@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/relation.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
@@ -60,6 +61,32 @@ lifecycle_check_owner(Relation rel)
 		aclcheck_error(ACLCHECK_NOT_OWNER,
 					   get_relkind_objtype(RelationGetForm(rel)->relkind),
 					   RelationGetRelationName(rel));
+}
+
+/*
+ * Open a table the caller must own.  Ownership is checked before the lock
+ * is taken too, so that a role that may not change the table cannot make
+ * its writers queue behind a lock request it has no right to.
+ */
+Relation
+lifecycle_open_owned_table(Oid relid, LOCKMODE lockmode, const char *funcname)
+{
+	Relation	rel;
+
+	if (!pg_class_ownercheck(relid, GetUserId()))
+	{
+		char	   *name = get_rel_name(relid);
+
+		if (name == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("relation with OID %u does not exist", relid)));
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, name);
+	}
+	rel = relation_open(relid, lockmode);
+	lifecycle_check_table(rel, funcname);
+	lifecycle_check_owner(rel);
+	return rel;
 }
 
 char *

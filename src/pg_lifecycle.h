@@ -10,6 +10,7 @@
 
 #include "postgres.h"
 
+#include "storage/lockdefs.h"
 #include "utils/relcache.h"
 #include "utils/uuid.h"
 
@@ -20,6 +21,7 @@
 extern void lifecycle_check_table(Relation rel, const char *funcname);
 extern void lifecycle_check_owner(Relation rel);
 extern char *lifecycle_qualified_name(Relation rel);
+extern Relation lifecycle_open_owned_table(Oid relid, LOCKMODE lockmode, const char *funcname);
 
 typedef struct LifecycleUserSave
 {

@@ -1286,9 +1286,7 @@ cleanup_soft_deleted_records(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("days_old must not be negative"),
 				 errhint("Pass 0 to remove every soft-deleted row.")));
-	rel = relation_open(relid, AccessShareLock);
-	lifecycle_check_table(rel, "cleanup_soft_deleted_records");
-	lifecycle_check_owner(rel);
+	rel = lifecycle_open_owned_table(relid, AccessShareLock, "cleanup_soft_deleted_records");
 	relation_close(rel, AccessShareLock);
 	cutoff = DirectFunctionCall2(timestamptz_mi_interval,
 								 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
@@ -1799,9 +1797,7 @@ enable_soft_delete(PG_FUNCTION_ARGS)
 	LifecycleUserSave save;
 	int			nest;
 
-	rel = relation_open(relid, ShareRowExclusiveLock);
-	lifecycle_check_table(rel, "enable_soft_delete");
-	lifecycle_check_owner(rel);
+	rel = lifecycle_open_owned_table(relid, ShareRowExclusiveLock, "enable_soft_delete");
 	sd_check_existing_column(rel, "deleted_at", TIMESTAMPTZOID);
 	sd_check_existing_column(rel, "deleted_by", UUIDOID);
 	if (intercept)
@@ -1882,9 +1878,7 @@ disable_soft_delete(PG_FUNCTION_ARGS)
 				had_intercept;
 	int			nest;
 
-	rel = relation_open(relid, ShareRowExclusiveLock);
-	lifecycle_check_table(rel, "disable_soft_delete");
-	lifecycle_check_owner(rel);
+	rel = lifecycle_open_owned_table(relid, ShareRowExclusiveLock, "disable_soft_delete");
 	if (!sd_has_trigger(rel, SD_GUARD_UPD))
 	{
 		ereport(NOTICE,

@@ -475,9 +475,7 @@ enable_updated_at(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(2))
 		actorcol = NameStr(*PG_GETARG_NAME(2));
 
-	rel = relation_open(relid, ShareRowExclusiveLock);
-	lifecycle_check_table(rel, "enable_updated_at");
-	lifecycle_check_owner(rel);
+	rel = lifecycle_open_owned_table(relid, ShareRowExclusiveLock, "enable_updated_at");
 	ua_resolve_column(rel, tscol, false, &typid);
 	if (actorcol)
 		ua_resolve_column(rel, actorcol, true, &typid);
@@ -537,9 +535,7 @@ disable_updated_at(PG_FUNCTION_ARGS)
 				 errhint("Pass the table, e.g. lifecycle.disable_updated_at('public.projects').")));
 	relid = PG_GETARG_OID(0);
 
-	rel = relation_open(relid, ShareRowExclusiveLock);
-	lifecycle_check_table(rel, "disable_updated_at");
-	lifecycle_check_owner(rel);
+	rel = lifecycle_open_owned_table(relid, ShareRowExclusiveLock, "disable_updated_at");
 	for (i = 0; rel->trigdesc && i < rel->trigdesc->numtriggers; i++)
 		if (strcmp(rel->trigdesc->triggers[i].tgname, UA_TRIGGER_NAME) == 0)
 			had_trigger = true;
