@@ -59,6 +59,7 @@ typedef enum AuOp
 {
 	AU_INSERT,
 	AU_UPDATE,
+	AU_UPDATE1,					/* an UPDATE of one row: nothing to pair */
 	AU_DELETE,
 	AU_NOPS
 } AuOp;
@@ -83,7 +84,8 @@ typedef struct AuTable
 	char	   *rid_old;
 	char	   *rid_upd;
 	char	   *upd_op;			/* SQL for the UPDATE's op */
-	SPIPlanPtr	plans[AU_NOPS];
+	bool		builtin;		/* only built-in types: no user code in capture */
+	SPIPlanPtr	plans[2][AU_NOPS];	/* [builtin fast path][op] */
 } AuTable;
 
 static HTAB *au_cache = NULL;
@@ -193,6 +195,29 @@ au_redact_object(ArrayType *redact)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(obj.data));
 }
 
+/*
+ * Are all the columns of built-in types (domains looked through)?  Then
+ * to_jsonb(), the key's text and the diff run only built-in code (users
+ * cannot add casts to built-in types), and the log can be written in one
+ * statement as the extension's owner.  Otherwise the changes are read as the
+ * table's owner first.
+ */
+static bool
+au_builtin_types(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && getBaseType(att->atttypid) >= FirstNormalObjectId)
+			return false;
+	}
+	return true;
+}
+
 static void
 au_build(AuTable *t, Relation rel, Trigger *trigger)
 {
@@ -223,6 +248,7 @@ au_build(AuTable *t, Relation rel, Trigger *trigger)
 		" WHEN (lo.r).deleted_at IS NOT NULL AND (ln.r).deleted_at IS NULL THEN 'RESTORE'"
 		" ELSE 'UPDATE' END::" LIFECYCLE_SCHEMA ".audit_operation" :
 		"'UPDATE'::" LIFECYCLE_SCHEMA ".audit_operation";
+	t->builtin = au_builtin_types(rel);
 	MemoryContextSwitchTo(old);
 }
 
@@ -231,9 +257,9 @@ au_free(AuTable *t)
 {
 	int			i;
 
-	for (i = 0; i < AU_NOPS; i++)
-		if (t->plans[i] && !t->scratch)
-			SPI_freeplan(t->plans[i]);
+	for (i = 0; i < 2 * AU_NOPS; i++)
+		if (t->plans[i / AU_NOPS][i % AU_NOPS] && !t->scratch)
+			SPI_freeplan(t->plans[i / AU_NOPS][i % AU_NOPS]);
 	memset(t->plans, 0, sizeof(t->plans));
 	if (t->cxt)
 		MemoryContextDelete(t->cxt);
@@ -298,37 +324,41 @@ au_lookup(TriggerData *td)
  * columns (as jsonb arrays).  $1 excluded columns, $2 redaction object,
  * $3 redacted columns, $4 the redaction marker.
  */
-#define AU_ARRAYS \
-	"SELECT pg_catalog.array_agg(x.rid), pg_catalog.array_agg(x.op), pg_catalog.array_agg(x.o)," \
-	" pg_catalog.array_agg(x.n), pg_catalog.array_agg(x.c) FROM ("
 #define AU_ROW(alias) \
 	"(pg_catalog.to_jsonb(" alias ".*) OPERATOR(pg_catalog.-) $1) OPERATOR(pg_catalog.||) $2"
 
+/* The rows to log: rid, op, o, n, c (changed columns as a jsonb array). */
 static char *
-au_sql(AuTable *t, AuOp op)
+au_rows_sql(AuTable *t, AuOp op)
 {
+	const char *pairs = op == AU_UPDATE1 ?
+		" FROM (SELECT lifecycle_t AS r FROM lifecycle_old lifecycle_t) lo,"
+		" (SELECT lifecycle_t AS r FROM lifecycle_new lifecycle_t) ln" :
+		" FROM (SELECT pg_catalog.row_number() OVER () AS rn, lifecycle_t AS r"
+		" FROM lifecycle_old lifecycle_t) lo"
+		" JOIN (SELECT pg_catalog.row_number() OVER () AS rn, lifecycle_t AS r"
+		" FROM lifecycle_new lifecycle_t) ln ON lo.rn OPERATOR(pg_catalog.=) ln.rn";
+
 	switch (op)
 	{
 		case AU_INSERT:
-			return psprintf(AU_ARRAYS "SELECT %s AS rid, 'INSERT'::" LIFECYCLE_SCHEMA ".audit_operation AS op,"
+			return psprintf("SELECT %s AS rid, 'INSERT'::" LIFECYCLE_SCHEMA ".audit_operation AS op,"
 							" NULL::pg_catalog.jsonb AS o, " AU_ROW("lifecycle_n") " AS n,"
-							" NULL::pg_catalog.jsonb AS c FROM lifecycle_new lifecycle_n) x",
+							" NULL::pg_catalog.jsonb AS c FROM lifecycle_new lifecycle_n",
 							t->rid_new);
 		case AU_DELETE:
-			return psprintf(AU_ARRAYS "SELECT %s AS rid, 'DELETE'::" LIFECYCLE_SCHEMA ".audit_operation AS op, "
+			return psprintf("SELECT %s AS rid, 'DELETE'::" LIFECYCLE_SCHEMA ".audit_operation AS op, "
 							AU_ROW("lifecycle_o") " AS o, NULL::pg_catalog.jsonb AS n,"
-							" NULL::pg_catalog.jsonb AS c FROM lifecycle_old lifecycle_o) x",
+							" NULL::pg_catalog.jsonb AS c FROM lifecycle_old lifecycle_o",
 							t->rid_old);
 		case AU_UPDATE:
+		case AU_UPDATE1:
 			/* pair old and new rows by position; keep only changed keys */
-			return psprintf(AU_ARRAYS "SELECT d.rid, d.op, c.o, c.n, pg_catalog.to_jsonb(c.cols) AS c"
+			return psprintf("SELECT d.rid, d.op, c.o, c.n, pg_catalog.to_jsonb(c.cols) AS c"
 							" FROM (SELECT %s AS op, %s AS rid,"
 							" pg_catalog.to_jsonb(lo.r) OPERATOR(pg_catalog.-) $1 AS oj,"
 							" pg_catalog.to_jsonb(ln.r) OPERATOR(pg_catalog.-) $1 AS nj"
-							" FROM (SELECT pg_catalog.row_number() OVER () AS rn, lifecycle_t AS r"
-							" FROM lifecycle_old lifecycle_t) lo"
-							" JOIN (SELECT pg_catalog.row_number() OVER () AS rn, lifecycle_t AS r"
-							" FROM lifecycle_new lifecycle_t) ln ON lo.rn OPERATOR(pg_catalog.=) ln.rn) d,"
+							"%s) d,"
 							" LATERAL (SELECT"
 							" pg_catalog.jsonb_object_agg(e.k, CASE WHEN e.k OPERATOR(pg_catalog.=) ANY ($3) THEN $4 ELSE e.ov END) AS o,"
 							" pg_catalog.jsonb_object_agg(e.k, CASE WHEN e.k OPERATOR(pg_catalog.=) ANY ($3) THEN $4 ELSE e.nv END) AS n,"
@@ -337,29 +367,12 @@ au_sql(AuTable *t, AuOp op)
 							" FROM pg_catalog.jsonb_each(d.oj) oe"
 							" JOIN pg_catalog.jsonb_each(d.nj) ne ON ne.key OPERATOR(pg_catalog.=) oe.key"
 							" WHERE NOT (oe.value OPERATOR(pg_catalog.=) ne.value)) e) c"
-							" WHERE c.cols IS NOT NULL) x",
-							t->upd_op, t->rid_upd);
+							" WHERE c.cols IS NOT NULL",
+							t->upd_op, t->rid_upd, pairs);
 		default:
 			elog(ERROR, "unknown audit operation %d", op);
 	}
 	return NULL;				/* keep compiler quiet */
-}
-
-static SPIPlanPtr
-au_plan(AuTable *t, AuOp op)
-{
-	Oid			types[4] = {TEXTARRAYOID, JSONBOID, TEXTARRAYOID, JSONBOID};
-	SPIPlanPtr	plan;
-
-	if (t->plans[op] != NULL && SPI_plan_is_valid(t->plans[op]))
-		return t->plans[op];
-	plan = SPI_prepare(au_sql(t, op), 4, types);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (!t->scratch && SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	t->plans[op] = plan;
-	return plan;
 }
 
 /*
@@ -418,14 +431,53 @@ au_log_plan(bool truncate)
 }
 
 /*
+ * The plan of one operation of a table.  Built-in types only: one INSERT of
+ * the rows, run as the extension's owner ($1..$4 as for the rows, $5..$12
+ * the context).  Otherwise the rows as one row of arrays, run as the
+ * table's owner, for au_log_plan().
+ */
+static SPIPlanPtr
+au_plan(AuTable *t, AuOp op)
+{
+	Oid			types[12] = {TEXTARRAYOID, JSONBOID, TEXTARRAYOID, JSONBOID,
+		TIMESTAMPTZOID, INT8OID, NAMEOID, NAMEOID, UUIDOID, TEXTOID, NAMEOID, TEXTOID};
+	SPIPlanPtr *slot = &t->plans[t->builtin][op];
+	char	   *sql;
+
+	if (*slot != NULL && SPI_plan_is_valid(*slot))
+		return *slot;
+	if (t->builtin)
+		sql = psprintf(AU_LOG_COLUMNS "SELECT $5, $6, $7, $8, x.op, x.rid, x.o, x.n,"
+					   " CASE WHEN x.c IS NULL THEN NULL ELSE ARRAY(SELECT pg_catalog.jsonb_array_elements_text(x.c)) END,"
+					   " $9, $10, $11, COALESCE($12, pg_catalog.host(pg_catalog.inet_client_addr())),"
+					   " pg_catalog.current_setting('application_name') FROM (%s) x",
+					   au_rows_sql(t, op));
+	else
+		sql = psprintf("SELECT pg_catalog.array_agg(x.rid), pg_catalog.array_agg(x.op),"
+					   " pg_catalog.array_agg(x.o), pg_catalog.array_agg(x.n), pg_catalog.array_agg(x.c)"
+					   " FROM (%s) x", au_rows_sql(t, op));
+	*slot = SPI_prepare(sql, t->builtin ? 12 : 4, types);
+	if (*slot == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (!t->scratch && SPI_keepplan(*slot) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return *slot;
+}
+
+/*
  * Settings that make values read the same in every session: dates and
  * times in ISO form and UTC, in the log's values and its record ids.
  */
 static int
 au_pin_output(void)
 {
-	int			nest = NewGUCNestLevel();
+	int			nest;
 
+	if (strcmp(GetConfigOption("DateStyle", false, false), "ISO, YMD") == 0 &&
+		strcmp(GetConfigOption("TimeZone", false, false), "UTC") == 0 &&
+		strcmp(GetConfigOption("IntervalStyle", false, false), "postgres") == 0)
+		return 0;				/* already so */
+	nest = NewGUCNestLevel();
 	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("TimeZone", "UTC", PGC_USERSET, PGC_S_SESSION,
@@ -433,6 +485,13 @@ au_pin_output(void)
 	(void) set_config_option("IntervalStyle", "postgres", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	return nest;
+}
+
+static void
+au_unpin_output(int nest)
+{
+	if (nest > 0)
+		AtEOXact_GUC(true, nest);
 }
 
 /* ---------- the trigger ---------- */
@@ -446,71 +505,119 @@ au_trigger_misuse(FunctionCallInfo fcinfo, const char *what)
 			 errhint("This trigger is installed by lifecycle.enable_audit(); do not create it by hand.")));
 }
 
-/* Compute the rows of one operation as the table's owner; false if none. */
-static bool
-au_capture(AuTable *t, AuOp op, Datum *arrays)
+/* The redaction marker, "[REDACTED]" as jsonb, made once. */
+static Datum
+au_marker(void)
 {
-	Datum		values[4];
-	LifecycleUserSave save;
-	int			nest,
-				rc,
-				i;
-	bool		isnull;
+	static Datum marker = (Datum) 0;
 
-	values[0] = t->exclude;
-	values[1] = t->redact_object;
-	values[2] = t->redact;
-	values[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum("\"" AU_REDACTED "\""));
-	nest = au_pin_output();
-	lifecycle_become_table_owner(t->relid, &save);
-	rc = SPI_execute_plan(au_plan(t, op), values, NULL, true, 1);
-	lifecycle_restore_user(&save);
-	lifecycle_unpin_search_path(nest);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "reading the changes failed: %s", SPI_result_code_string(rc));
-	for (i = 0; i < 5; i++)
+	if (marker == (Datum) 0)
 	{
-		arrays[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
-		if (isnull)
-			return false;
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		marker = DirectFunctionCall1(jsonb_in, CStringGetDatum("\"" AU_REDACTED "\""));
+		MemoryContextSwitchTo(old);
 	}
-	return true;
+	return marker;
 }
 
-/* Write into the log, as the extension's owner: the writer may not. */
+/*
+ * Who, when and where, for the log: occurred_at, txid, schema and table
+ * names, actor, actor role, database user, forwarded client address.
+ */
 static void
-au_write(AuTable *t, bool truncate, Datum *arrays)
+au_context(AuTable *t, Datum *values, char *nulls)
 {
-	Datum		values[13];
-	char		nulls[13];
 	pg_uuid_t  *actor = palloc(sizeof(pg_uuid_t));
 	char	   *forwarded = lifecycle_forwarded_for();
-	LifecycleUserSave save;
-	int			rc,
-				i;
+	bool		known = lifecycle_current_actor(actor);
 
-	memset(nulls, ' ', sizeof(nulls));
+	memset(nulls, ' ', 8);
 	values[0] = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
 	values[1] = Int64GetDatum((int64) U64FromFullTransactionId(GetTopFullTransactionId()));
 	values[2] = DirectFunctionCall1(namein, CStringGetDatum(get_namespace_name(get_rel_namespace(t->name_relid))));
 	values[3] = DirectFunctionCall1(namein, CStringGetDatum(get_rel_name(t->name_relid)));
+	values[4] = known ? UUIDPGetDatum(actor) : (Datum) 0;
+	nulls[4] = known ? ' ' : 'n';
+	values[5] = CStringGetTextDatum(lifecycle_current_actor_role());
+	values[6] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[7] = forwarded ? CStringGetTextDatum(forwarded) : (Datum) 0;
+	nulls[7] = forwarded ? ' ' : 'n';
+}
+
+/* Write the log row(s) of au_log_plan(), as the extension's owner. */
+static void
+au_write_log(bool truncate, Datum *ctx, const char *ctxnulls, Datum *arrays)
+{
+	Datum		values[13];
+	char		nulls[13];
+	LifecycleUserSave save;
+	int			rc,
+				i;
+
+	memcpy(values, ctx, 4 * sizeof(Datum));
+	memcpy(nulls, ctxnulls, 4);
 	for (i = 0; i < 5; i++)
 	{
 		values[4 + i] = truncate ? (Datum) 0 : arrays[i];
 		nulls[4 + i] = truncate ? 'n' : ' ';
 	}
-	values[9] = lifecycle_current_actor(actor) ? UUIDPGetDatum(actor) : (Datum) 0;
-	nulls[9] = values[9] ? ' ' : 'n';
-	values[10] = CStringGetTextDatum(lifecycle_current_actor_role());
-	values[11] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
-	values[12] = forwarded ? CStringGetTextDatum(forwarded) : (Datum) 0;
-	nulls[12] = forwarded ? ' ' : 'n';
-
+	memcpy(values + 9, ctx + 4, 4 * sizeof(Datum));
+	memcpy(nulls + 9, ctxnulls + 4, 4);
 	lifecycle_become_owner(&save);
 	rc = SPI_execute_plan(au_log_plan(truncate), values, nulls, false, 0);
 	lifecycle_restore_user(&save);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "writing the audit log failed: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * Log one operation of the statement.  Built-in types: one INSERT as the
+ * extension's owner.  Otherwise the changes are read as the table's owner
+ * (its casts and functions run with its own rights) and then written, as
+ * arrays of built-in types, as the extension's owner.
+ */
+static void
+au_record(AuTable *t, AuOp op)
+{
+	Datum		values[12];
+	char		nulls[12];
+	LifecycleUserSave save;
+	int			nest,
+				rc,
+				i;
+
+	values[0] = t->exclude;
+	values[1] = t->redact_object;
+	values[2] = t->redact;
+	values[3] = au_marker();
+	memset(nulls, ' ', 4);
+	au_context(t, values + 4, nulls + 4);
+	nest = au_pin_output();
+	if (t->builtin)
+	{
+		lifecycle_become_owner(&save);
+		rc = SPI_execute_plan(au_plan(t, op), values, nulls, false, 0);
+		lifecycle_restore_user(&save);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "writing the audit log failed: %s", SPI_result_code_string(rc));
+	}
+	else
+	{
+		Datum		arrays[5];
+		bool		isnull = false;
+
+		lifecycle_become_table_owner(t->relid, &save);
+		rc = SPI_execute_plan(au_plan(t, op), values, nulls, true, 1);
+		lifecycle_restore_user(&save);
+		if (rc != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "reading the changes failed: %s", SPI_result_code_string(rc));
+		for (i = 0; i < 5 && !isnull; i++)
+			arrays[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
+		if (!isnull)
+			au_write_log(false, values + 4, nulls + 4, arrays);
+	}
+	au_unpin_output(nest);
 }
 
 PG_FUNCTION_INFO_V1(audit_trigger);
@@ -519,7 +626,6 @@ audit_trigger(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	AuTable    *t;
-	Datum		arrays[5];
 	int64		nold,
 				nnew;
 
@@ -543,7 +649,13 @@ audit_trigger(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
-			au_write(t, true, NULL);
+		{
+			Datum		ctx[8];
+			char		ctxnulls[8];
+
+			au_context(t, ctx, ctxnulls);
+			au_write_log(true, ctx, ctxnulls, NULL);
+		}
 		else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) && nold != nnew)
 		{
 			/*
@@ -552,19 +664,13 @@ audit_trigger(PG_FUNCTION_ARGS)
 			 * pair, so log the old rows as deleted and the new ones as
 			 * inserted.
 			 */
-			if (au_capture(t, AU_DELETE, arrays))
-				au_write(t, false, arrays);
-			if (au_capture(t, AU_INSERT, arrays))
-				au_write(t, false, arrays);
+			au_record(t, AU_DELETE);
+			au_record(t, AU_INSERT);
 		}
+		else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+			au_record(t, nold == 1 ? AU_UPDATE1 : AU_UPDATE);
 		else
-		{
-			AuOp		op = TRIGGER_FIRED_BY_INSERT(td->tg_event) ? AU_INSERT :
-				TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? AU_UPDATE : AU_DELETE;
-
-			if (au_capture(t, op, arrays))
-				au_write(t, false, arrays);
-		}
+			au_record(t, TRIGGER_FIRED_BY_INSERT(td->tg_event) ? AU_INSERT : AU_DELETE);
 	}
 	PG_FINALLY();
 	{
