@@ -83,9 +83,14 @@ typedef struct AuTable
 	char	   *rid_new;		/* SQL for the key, as text */
 	char	   *rid_old;
 	char	   *rid_upd;
+	char	   *rid_one;		/* the key of the one new row, alias ln */
 	char	   *upd_op;			/* SQL for the UPDATE's op */
+	char	   *upd_op1;		/* the same for the one-row plan */
 	bool		builtin;		/* only built-in types: no user code in capture */
 	SPIPlanPtr	plans[2][AU_NOPS];	/* [builtin fast path][op] */
+	SPIPlanPtr	one_row_plan;	/* built-in types, one row updated: diff made in C */
+	bool	   *excluded;		/* by attribute number - 1 */
+	bool	   *redacted;
 } AuTable;
 
 static HTAB *au_cache = NULL;
@@ -218,6 +223,26 @@ au_builtin_types(Relation rel)
 	return true;
 }
 
+/* A flag per column for a text[] of attribute numbers ("{3,5}"). */
+static bool *
+au_attnum_flags(Relation rel, const char *attnums)
+{
+	ArrayType  *nums = DatumGetArrayTypeP(OidInputFunctionCall(F_ARRAY_IN, (char *) attnums,
+															   INT2OID, -1));
+	int			natts = RelationGetDescr(rel)->natts;
+	bool	   *flags = palloc0(sizeof(bool) * Max(natts, 1));
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+
+	deconstruct_array(nums, INT2OID, 2, true, TYPALIGN_SHORT, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+		if (!nulls[i] && DatumGetInt16(elems[i]) > 0 && DatumGetInt16(elems[i]) <= natts)
+			flags[DatumGetInt16(elems[i]) - 1] = true;
+	return flags;
+}
+
 static void
 au_build(AuTable *t, Relation rel, Trigger *trigger)
 {
@@ -243,12 +268,20 @@ au_build(AuTable *t, Relation rel, Trigger *trigger)
 	t->rid_new = au_record_id_sql(rel, "lifecycle_n");
 	t->rid_old = au_record_id_sql(rel, "lifecycle_o");
 	t->rid_upd = au_record_id_sql(rel, "(ln.r)");
+	t->rid_one = au_record_id_sql(rel, "ln");
 	t->upd_op = deleted_at > 0 ?
 		"CASE WHEN (lo.r).deleted_at IS NULL AND (ln.r).deleted_at IS NOT NULL THEN 'SOFT_DELETE'"
 		" WHEN (lo.r).deleted_at IS NOT NULL AND (ln.r).deleted_at IS NULL THEN 'RESTORE'"
 		" ELSE 'UPDATE' END::" LIFECYCLE_SCHEMA ".audit_operation" :
 		"'UPDATE'::" LIFECYCLE_SCHEMA ".audit_operation";
+	t->upd_op1 = deleted_at > 0 ?
+		"CASE WHEN lo.deleted_at IS NULL AND ln.deleted_at IS NOT NULL THEN 'SOFT_DELETE'"
+		" WHEN lo.deleted_at IS NOT NULL AND ln.deleted_at IS NULL THEN 'RESTORE'"
+		" ELSE 'UPDATE' END::" LIFECYCLE_SCHEMA ".audit_operation" :
+		"'UPDATE'::" LIFECYCLE_SCHEMA ".audit_operation";
 	t->builtin = au_builtin_types(rel);
+	t->excluded = au_attnum_flags(rel, trigger->tgargs[0]);
+	t->redacted = au_attnum_flags(rel, trigger->tgargs[1]);
 	MemoryContextSwitchTo(old);
 }
 
@@ -260,6 +293,9 @@ au_free(AuTable *t)
 	for (i = 0; i < 2 * AU_NOPS; i++)
 		if (t->plans[i / AU_NOPS][i % AU_NOPS] && !t->scratch)
 			SPI_freeplan(t->plans[i / AU_NOPS][i % AU_NOPS]);
+	if (t->one_row_plan && !t->scratch)
+		SPI_freeplan(t->one_row_plan);
+	t->one_row_plan = NULL;
 	memset(t->plans, 0, sizeof(t->plans));
 	if (t->cxt)
 		MemoryContextDelete(t->cxt);
@@ -572,6 +608,120 @@ au_write_log(bool truncate, Datum *ctx, const char *ctxnulls, Datum *arrays)
 }
 
 /*
+ * An UPDATE of one row of a table of built-in types: find the changed
+ * columns in C, comparing the stored values, and log them with a plan that
+ * only subtracts the others from the two rows' jsonb.  $1 columns to leave
+ * out, $2 redaction object of the changed redacted columns, $3 the changed
+ * columns, $4..$11 the context.
+ */
+static SPIPlanPtr
+au_one_row_plan(AuTable *t)
+{
+	Oid			types[11] = {TEXTARRAYOID, JSONBOID, TEXTARRAYOID,
+		TIMESTAMPTZOID, INT8OID, NAMEOID, NAMEOID, UUIDOID, TEXTOID, NAMEOID, TEXTOID};
+	char	   *sql;
+
+	if (t->one_row_plan != NULL && SPI_plan_is_valid(t->one_row_plan))
+		return t->one_row_plan;
+	sql = psprintf(AU_LOG_COLUMNS "SELECT $4, $5, $6, $7, %s, %s,"
+				   " (pg_catalog.to_jsonb(lo.*) OPERATOR(pg_catalog.-) $1) OPERATOR(pg_catalog.||) $2,"
+				   " (pg_catalog.to_jsonb(ln.*) OPERATOR(pg_catalog.-) $1) OPERATOR(pg_catalog.||) $2,"
+				   " ARRAY(SELECT pg_catalog.unnest($3) ORDER BY 1),"
+				   " $8, $9, $10, COALESCE($11, pg_catalog.host(pg_catalog.inet_client_addr())),"
+				   " pg_catalog.current_setting('application_name')"
+				   " FROM lifecycle_old lo, lifecycle_new ln",
+				   t->upd_op1, t->rid_one);
+	t->one_row_plan = SPI_prepare(sql, 11, types);
+	if (t->one_row_plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (!t->scratch && SPI_keepplan(t->one_row_plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return t->one_row_plan;
+}
+
+/* The one row of a transition table, without moving others' read position. */
+static TupleTableSlot *
+au_only_row(Tuplestorestate *ts, TupleDesc desc)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	int			ptr = tuplestore_alloc_read_pointer(ts, 0);
+
+	tuplestore_select_read_pointer(ts, ptr);
+	tuplestore_rescan(ts);
+	if (!tuplestore_gettupleslot(ts, true, false, slot))
+		elog(ERROR, "transition table is empty");
+	tuplestore_select_read_pointer(ts, 0);
+	slot_getallattrs(slot);
+	return slot;
+}
+
+static void
+au_record_one_row(AuTable *t, TriggerData *td)
+{
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	TupleTableSlot *o = au_only_row(td->tg_oldtable, desc);
+	TupleTableSlot *n = au_only_row(td->tg_newtable, desc);
+	Datum	   *leave = palloc(sizeof(Datum) * desc->natts);
+	Datum	   *changed = palloc(sizeof(Datum) * desc->natts);
+	int			nleave = 0,
+				nchanged = 0,
+				i;
+	StringInfoData redact;
+	Datum		values[11];
+	char		nulls[11];
+	LifecycleUserSave save;
+	int			nest,
+				rc;
+
+	initStringInfo(&redact);
+	appendStringInfoChar(&redact, '{');
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Datum		name;
+		bool		same;
+
+		if (att->attisdropped)
+			continue;
+		name = CStringGetTextDatum(NameStr(att->attname));
+		same = o->tts_isnull[i] || n->tts_isnull[i] ?
+			o->tts_isnull[i] == n->tts_isnull[i] :
+			datum_image_eq(o->tts_values[i], n->tts_values[i], att->attbyval, att->attlen);
+		if (t->excluded[i] || same)
+		{
+			leave[nleave++] = name;
+			continue;
+		}
+		changed[nchanged++] = name;
+		if (t->redacted[i])
+		{
+			if (redact.len > 1)
+				appendStringInfoString(&redact, ", ");
+			escape_json(&redact, NameStr(att->attname));
+			appendStringInfoString(&redact, ": \"" AU_REDACTED "\"");
+		}
+	}
+	appendStringInfoChar(&redact, '}');
+	ExecDropSingleTupleTableSlot(o);
+	ExecDropSingleTupleTableSlot(n);
+	if (nchanged == 0)
+		return;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = PointerGetDatum(construct_array(leave, nleave, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(redact.data));
+	values[2] = PointerGetDatum(construct_array(changed, nchanged, TEXTOID, -1, false, TYPALIGN_INT));
+	au_context(t, values + 3, nulls + 3);
+	nest = au_pin_output();
+	lifecycle_become_owner(&save);
+	rc = SPI_execute_plan(au_one_row_plan(t), values, nulls, false, 0);
+	lifecycle_restore_user(&save);
+	au_unpin_output(nest);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "writing the audit log failed: %s", SPI_result_code_string(rc));
+}
+
+/*
  * Log one operation of the statement.  Built-in types: one INSERT as the
  * extension's owner.  Otherwise the changes are read as the table's owner
  * (its casts and functions run with its own rights) and then written, as
@@ -667,6 +817,8 @@ audit_trigger(PG_FUNCTION_ARGS)
 			au_record(t, AU_DELETE);
 			au_record(t, AU_INSERT);
 		}
+		else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) && nold == 1 && t->builtin)
+			au_record_one_row(t, td);
 		else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 			au_record(t, nold == 1 ? AU_UPDATE1 : AU_UPDATE);
 		else
