@@ -445,8 +445,8 @@ au_log_plan(bool truncate)
 											ObjectIdGetDatum(get_namespace_oid(LIFECYCLE_SCHEMA, false))));
 	types[0] = TIMESTAMPTZOID;
 	types[1] = INT8OID;
-	types[2] = NAMEOID;
-	types[3] = NAMEOID;
+	types[2] = TEXTOID;
+	types[3] = TEXTOID;
 	types[4] = TEXTARRAYOID;
 	types[5] = optype;
 	types[6] = JSONBARRAYOID;
@@ -454,7 +454,7 @@ au_log_plan(bool truncate)
 	types[8] = JSONBARRAYOID;
 	types[9] = UUIDOID;
 	types[10] = TEXTOID;
-	types[11] = NAMEOID;
+	types[11] = TEXTOID;
 	types[12] = TEXTOID;
 	if (*slot)
 		SPI_freeplan(*slot);
@@ -476,7 +476,7 @@ static SPIPlanPtr
 au_plan(AuTable *t, AuOp op)
 {
 	Oid			types[12] = {TEXTARRAYOID, JSONBOID, TEXTARRAYOID, JSONBOID,
-		TIMESTAMPTZOID, INT8OID, NAMEOID, NAMEOID, UUIDOID, TEXTOID, NAMEOID, TEXTOID};
+		TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID};
 	SPIPlanPtr *slot = &t->plans[t->builtin][op];
 	char	   *sql;
 
@@ -571,12 +571,12 @@ au_context(AuTable *t, Datum *values, char *nulls)
 	memset(nulls, ' ', 8);
 	values[0] = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
 	values[1] = Int64GetDatum((int64) U64FromFullTransactionId(GetTopFullTransactionId()));
-	values[2] = DirectFunctionCall1(namein, CStringGetDatum(get_namespace_name(get_rel_namespace(t->name_relid))));
-	values[3] = DirectFunctionCall1(namein, CStringGetDatum(get_rel_name(t->name_relid)));
+	values[2] = CStringGetTextDatum(get_namespace_name(get_rel_namespace(t->name_relid)));
+	values[3] = CStringGetTextDatum(get_rel_name(t->name_relid));
 	values[4] = known ? UUIDPGetDatum(actor) : (Datum) 0;
 	nulls[4] = known ? ' ' : 'n';
 	values[5] = CStringGetTextDatum(lifecycle_current_actor_role());
-	values[6] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[6] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
 	values[7] = forwarded ? CStringGetTextDatum(forwarded) : (Datum) 0;
 	nulls[7] = forwarded ? ' ' : 'n';
 }
@@ -618,7 +618,7 @@ static SPIPlanPtr
 au_one_row_plan(AuTable *t)
 {
 	Oid			types[11] = {TEXTARRAYOID, JSONBOID, TEXTARRAYOID,
-		TIMESTAMPTZOID, INT8OID, NAMEOID, NAMEOID, UUIDOID, TEXTOID, NAMEOID, TEXTOID};
+		TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID};
 	char	   *sql;
 
 	if (t->one_row_plan != NULL && SPI_plan_is_valid(t->one_row_plan))

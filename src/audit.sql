@@ -10,8 +10,8 @@ CREATE TABLE lifecycle.audit_log (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     occurred_at      timestamptz NOT NULL,      -- the statement's start
     txid             bigint NOT NULL,           -- top-level transaction id
-    schema_name      name NOT NULL,             -- names, not an OID: they mean
-    table_name       name NOT NULL,             -- the same after dump/restore
+    schema_name      text NOT NULL,             -- names, not an OID: they mean
+    table_name       text NOT NULL,             -- the same after dump/restore
     op               lifecycle.audit_operation NOT NULL,
     record_id        text,                      -- primary key as text; NULL without one
     old_values       jsonb,
@@ -19,7 +19,7 @@ CREATE TABLE lifecycle.audit_log (
     changed_columns  text[],
     actor_id         uuid,                      -- lifecycle.current_actor()
     actor_role       text,                      -- lifecycle.current_actor_role()
-    db_user          name NOT NULL,
+    db_user          text NOT NULL,
     client_addr      text,                      -- x-forwarded-for, else the connection's
     application_name text
 );
