@@ -122,30 +122,18 @@ au_cache_init(void)
 	CacheRegisterRelcacheCallback(au_invalidate, (Datum) 0);
 }
 
-/* Column names of a text[] of attribute numbers ("{3,5}"), dropped ones left out. */
+/* The names of the flagged columns, as text[]. */
 static ArrayType *
-au_names_of(Relation rel, const char *attnums)
+au_names_of(Relation rel, const bool *flags)
 {
-	ArrayType  *nums = DatumGetArrayTypeP(OidInputFunctionCall(F_ARRAY_IN, (char *) attnums,
-															   INT2OID, -1));
 	TupleDesc	desc = RelationGetDescr(rel);
-	Datum	   *elems;
-	bool	   *nulls;
-	Datum	   *names;
-	int			n,
-				i,
+	Datum	   *names = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	int			i,
 				k = 0;
 
-	deconstruct_array(nums, INT2OID, 2, true, TYPALIGN_SHORT, &elems, &nulls, &n);
-	names = palloc(sizeof(Datum) * Max(n, 1));
-	for (i = 0; i < n; i++)
-	{
-		int			attnum = DatumGetInt16(elems[i]);
-
-		if (!nulls[i] && attnum > 0 && attnum <= desc->natts &&
-			!TupleDescAttr(desc, attnum - 1)->attisdropped)
-			names[k++] = CStringGetTextDatum(NameStr(TupleDescAttr(desc, attnum - 1)->attname));
-	}
+	for (i = 0; i < desc->natts; i++)
+		if (flags[i])
+			names[k++] = CStringGetTextDatum(NameStr(TupleDescAttr(desc, i)->attname));
 	return construct_array(names, k, TEXTOID, -1, false, TYPALIGN_INT);
 }
 
@@ -238,7 +226,8 @@ au_attnum_flags(Relation rel, const char *attnums)
 
 	deconstruct_array(nums, INT2OID, 2, true, TYPALIGN_SHORT, &elems, &nulls, &n);
 	for (i = 0; i < n; i++)
-		if (!nulls[i] && DatumGetInt16(elems[i]) > 0 && DatumGetInt16(elems[i]) <= natts)
+		if (!nulls[i] && DatumGetInt16(elems[i]) > 0 && DatumGetInt16(elems[i]) <= natts &&
+			!TupleDescAttr(RelationGetDescr(rel), DatumGetInt16(elems[i]) - 1)->attisdropped)
 			flags[DatumGetInt16(elems[i]) - 1] = true;
 	return flags;
 }
@@ -262,8 +251,10 @@ au_build(AuTable *t, Relation rel, Trigger *trigger)
 								   "pg_lifecycle audited table", ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(t->cxt);
 	t->name_relid = ancestors != NIL ? llast_oid(ancestors) : t->relid;
-	t->exclude = PointerGetDatum(au_names_of(rel, trigger->tgargs[0]));
-	t->redact = PointerGetDatum(au_names_of(rel, trigger->tgargs[1]));
+	t->excluded = au_attnum_flags(rel, trigger->tgargs[0]);
+	t->redacted = au_attnum_flags(rel, trigger->tgargs[1]);
+	t->exclude = PointerGetDatum(au_names_of(rel, t->excluded));
+	t->redact = PointerGetDatum(au_names_of(rel, t->redacted));
 	t->redact_object = au_redact_object(DatumGetArrayTypeP(t->redact));
 	t->rid_new = au_record_id_sql(rel, "lifecycle_n");
 	t->rid_old = au_record_id_sql(rel, "lifecycle_o");
@@ -280,8 +271,6 @@ au_build(AuTable *t, Relation rel, Trigger *trigger)
 		" ELSE 'UPDATE' END::" LIFECYCLE_SCHEMA ".audit_operation" :
 		"'UPDATE'::" LIFECYCLE_SCHEMA ".audit_operation";
 	t->builtin = au_builtin_types(rel);
-	t->excluded = au_attnum_flags(rel, trigger->tgargs[0]);
-	t->redacted = au_attnum_flags(rel, trigger->tgargs[1]);
 	MemoryContextSwitchTo(old);
 }
 
