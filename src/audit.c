@@ -26,12 +26,15 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "pgtime.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -46,6 +49,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
+#include "utils/varlena.h"
 
 #include "pg_lifecycle.h"
 
@@ -83,12 +87,15 @@ typedef struct AuTable
 	char	   *rid_new;		/* SQL for the key, as text */
 	char	   *rid_old;
 	char	   *rid_upd;
-	char	   *rid_one;		/* the key of the one new row, alias ln */
 	char	   *upd_op;			/* SQL for the UPDATE's op */
-	char	   *upd_op1;		/* the same for the one-row plan */
 	bool		builtin;		/* only built-in types: no user code in capture */
 	SPIPlanPtr	plans[2][AU_NOPS];	/* [builtin fast path][op] */
-	SPIPlanPtr	one_row_plan;	/* built-in types, one row updated: diff made in C */
+	/* one row of a table of built-in types: logged from C (au_record_single) */
+	bool		single;			/* the key is one column, or there is none */
+	AttrNumber	key_attnum;		/* that column; 0 without a key */
+	FmgrInfo	key_out;		/* its output function */
+	AttrNumber	deleted_at;		/* 0 if the table has none */
+	FmgrInfo	to_jsonb;		/* to_jsonb() of the table's row type */
 	bool	   *excluded;		/* by attribute number - 1 */
 	bool	   *redacted;
 } AuTable;
@@ -232,6 +239,46 @@ au_attnum_flags(Relation rel, const char *attnums)
 	return flags;
 }
 
+/*
+ * What logging one row from C needs (tables of built-in types): the key's
+ * output function and to_jsonb() resolved for the row type, as the
+ * function call in SQL would be.
+ */
+static void
+au_build_single(AuTable *t, Relation rel)
+{
+	Oid			pk = RelationGetPrimaryKeyIndex(rel);
+	FuncExpr   *call;
+
+	if (OidIsValid(pk))
+	{
+		Relation	idx = index_open(pk, AccessShareLock);
+
+		t->single = idx->rd_index->indnkeyatts == 1;
+		t->key_attnum = idx->rd_index->indkey.values[0];
+		index_close(idx, AccessShareLock);
+		if (t->single)
+		{
+			Oid			out;
+			bool		varlena;
+
+			getTypeOutputInfo(TupleDescAttr(RelationGetDescr(rel), t->key_attnum - 1)->atttypid,
+							  &out, &varlena);
+			fmgr_info_cxt(out, &t->key_out, t->cxt);
+		}
+	}
+	else
+	{
+		t->single = true;
+		t->key_attnum = 0;
+	}
+	fmgr_info_cxt(F_TO_JSONB, &t->to_jsonb, t->cxt);
+	call = makeFuncExpr(F_TO_JSONB, JSONBOID,
+						list_make1(makeNullConst(RelationGetForm(rel)->reltype, -1, InvalidOid)),
+						InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+	t->to_jsonb.fn_expr = (Node *) call;
+}
+
 static void
 au_build(AuTable *t, Relation rel, Trigger *trigger)
 {
@@ -259,18 +306,15 @@ au_build(AuTable *t, Relation rel, Trigger *trigger)
 	t->rid_new = au_record_id_sql(rel, "lifecycle_n");
 	t->rid_old = au_record_id_sql(rel, "lifecycle_o");
 	t->rid_upd = au_record_id_sql(rel, "(ln.r)");
-	t->rid_one = au_record_id_sql(rel, "ln");
 	t->upd_op = deleted_at > 0 ?
 		"CASE WHEN (lo.r).deleted_at IS NULL AND (ln.r).deleted_at IS NOT NULL THEN 'SOFT_DELETE'"
 		" WHEN (lo.r).deleted_at IS NOT NULL AND (ln.r).deleted_at IS NULL THEN 'RESTORE'"
 		" ELSE 'UPDATE' END::" LIFECYCLE_SCHEMA ".audit_operation" :
 		"'UPDATE'::" LIFECYCLE_SCHEMA ".audit_operation";
-	t->upd_op1 = deleted_at > 0 ?
-		"CASE WHEN lo.deleted_at IS NULL AND ln.deleted_at IS NOT NULL THEN 'SOFT_DELETE'"
-		" WHEN lo.deleted_at IS NOT NULL AND ln.deleted_at IS NULL THEN 'RESTORE'"
-		" ELSE 'UPDATE' END::" LIFECYCLE_SCHEMA ".audit_operation" :
-		"'UPDATE'::" LIFECYCLE_SCHEMA ".audit_operation";
 	t->builtin = au_builtin_types(rel);
+	t->deleted_at = deleted_at > 0 ? deleted_at : 0;
+	if (t->builtin)
+		au_build_single(t, rel);
 	MemoryContextSwitchTo(old);
 }
 
@@ -282,9 +326,6 @@ au_free(AuTable *t)
 	for (i = 0; i < 2 * AU_NOPS; i++)
 		if (t->plans[i / AU_NOPS][i % AU_NOPS] && !t->scratch)
 			SPI_freeplan(t->plans[i / AU_NOPS][i % AU_NOPS]);
-	if (t->one_row_plan && !t->scratch)
-		SPI_freeplan(t->one_row_plan);
-	t->one_row_plan = NULL;
 	memset(t->plans, 0, sizeof(t->plans));
 	if (t->cxt)
 		MemoryContextDelete(t->cxt);
@@ -496,11 +537,12 @@ au_plan(AuTable *t, AuOp op)
 static int
 au_pin_output(void)
 {
+	long		gmtoff;
 	int			nest;
 
-	if (strcmp(GetConfigOption("DateStyle", false, false), "ISO, YMD") == 0 &&
-		strcmp(GetConfigOption("TimeZone", false, false), "UTC") == 0 &&
-		strcmp(GetConfigOption("IntervalStyle", false, false), "postgres") == 0)
+	/* ISO output does not depend on the date order; any zone fixed at UTC prints alike */
+	if (DateStyle == USE_ISO_DATES && IntervalStyle == INTSTYLE_POSTGRES &&
+		pg_get_timezone_offset(session_timezone, &gmtoff) && gmtoff == 0)
 		return 0;				/* already so */
 	nest = NewGUCNestLevel();
 	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
@@ -597,35 +639,29 @@ au_write_log(bool truncate, Datum *ctx, const char *ctxnulls, Datum *arrays)
 }
 
 /*
- * An UPDATE of one row of a table of built-in types: find the changed
- * columns in C, comparing the stored values, and log them with a plan that
- * only subtracts the others from the two rows' jsonb.  $1 columns to leave
- * out, $2 redaction object of the changed redacted columns, $3 the changed
- * columns, $4..$11 the context.
+ * The log's INSERT of one row whose values were all made in C: $1
+ * occurred_at, $2 txid, $3 $4 names, $5 op, $6 record id, $7 $8 old and
+ * new values, $9 changed columns, $10 actor, $11 actor role, $12 database
+ * user, $13 forwarded client address.
  */
 static SPIPlanPtr
-au_one_row_plan(AuTable *t)
+au_single_plan(void)
 {
-	Oid			types[11] = {TEXTARRAYOID, JSONBOID, TEXTARRAYOID,
-		TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID};
-	char	   *sql;
+	static SPIPlanPtr plan = NULL;
+	Oid			types[13] = {TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		JSONBOID, JSONBOID, TEXTARRAYOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID};
 
-	if (t->one_row_plan != NULL && SPI_plan_is_valid(t->one_row_plan))
-		return t->one_row_plan;
-	sql = psprintf(AU_LOG_COLUMNS "SELECT $4, $5, $6, $7, %s, %s,"
-				   " (pg_catalog.to_jsonb(lo.*) OPERATOR(pg_catalog.-) $1) OPERATOR(pg_catalog.||) $2,"
-				   " (pg_catalog.to_jsonb(ln.*) OPERATOR(pg_catalog.-) $1) OPERATOR(pg_catalog.||) $2,"
-				   " ARRAY(SELECT pg_catalog.unnest($3) ORDER BY 1),"
-				   " $8, $9, $10, COALESCE($11, pg_catalog.host(pg_catalog.inet_client_addr())),"
-				   " pg_catalog.current_setting('application_name')"
-				   " FROM lifecycle_old lo, lifecycle_new ln",
-				   t->upd_op1, t->rid_one);
-	t->one_row_plan = SPI_prepare(sql, 11, types);
-	if (t->one_row_plan == NULL)
+	if (plan != NULL && SPI_plan_is_valid(plan))
+		return plan;
+	if (plan)
+		SPI_freeplan(plan);
+	plan = SPI_prepare(AU_LOG_COLUMNS "VALUES ($1, $2, $3, $4, $5::" LIFECYCLE_SCHEMA
+					   ".audit_operation, $6, $7, $8, $9, " AU_LOG_CONTEXT ")", 13, types);
+	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (!t->scratch && SPI_keepplan(t->one_row_plan) != 0)
+	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
-	return t->one_row_plan;
+	return plan;
 }
 
 /* The one row of a transition table, without moving others' read position. */
@@ -644,68 +680,147 @@ au_only_row(Tuplestorestate *ts, TupleDesc desc)
 	return slot;
 }
 
+/* A row as the log holds it: to_jsonb(row) - leave || add. */
+static Datum
+au_row_jsonb(AuTable *t, TupleTableSlot *slot, Datum leave, Datum add)
+{
+	Datum		j = FunctionCall1(&t->to_jsonb, ExecFetchSlotHeapTupleDatum(slot));
+
+	j = DirectFunctionCall2(jsonb_delete_array, j, leave);
+	return DirectFunctionCall2(jsonb_concat, j, add);
+}
+
+/* Column names in the database's collation, as ORDER BY sorts them. */
+static int
+au_name_cmp(const void *a, const void *b)
+{
+	const char *x = *(const char *const *) a;
+	const char *y = *(const char *const *) b;
+
+	return varstr_cmp(x, strlen(x), y, strlen(y), DEFAULT_COLLATION_OID);
+}
+
+static Datum
+au_text_array(const char **names, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		elems[i] = CStringGetTextDatum(names[i]);
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * One row inserted, deleted or updated in a table of built-in types with a
+ * one-column key (or none): everything the log needs is made here, in C,
+ * and written with one plain INSERT as the extension's owner.  An UPDATE's
+ * changed columns are found by comparing the stored values.  Only built-in
+ * code runs (output functions of built-in types), so it does not matter
+ * whose rights it runs with.
+ */
 static void
-au_record_one_row(AuTable *t, TriggerData *td)
+au_record_single(AuTable *t, TriggerData *td, AuOp op)
 {
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
-	TupleTableSlot *o = au_only_row(td->tg_oldtable, desc);
-	TupleTableSlot *n = au_only_row(td->tg_newtable, desc);
-	Datum	   *leave = palloc(sizeof(Datum) * desc->natts);
-	Datum	   *changed = palloc(sizeof(Datum) * desc->natts);
-	int			nleave = 0,
-				nchanged = 0,
-				i;
-	StringInfoData redact;
-	Datum		values[11];
-	char		nulls[11];
+	TupleTableSlot *o = op == AU_INSERT ? NULL : au_only_row(td->tg_oldtable, desc);
+	TupleTableSlot *n = op == AU_DELETE ? NULL : au_only_row(td->tg_newtable, desc);
+	TupleTableSlot *keyrow = n ? n : o;
+	Datum		ctx[8],
+				values[13];
+	char		ctxnulls[8],
+				nulls[13];
+	const char *opname;
 	LifecycleUserSave save;
 	int			nest,
 				rc;
 
-	initStringInfo(&redact);
-	appendStringInfoChar(&redact, '{');
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		Datum		name;
-		bool		same;
-
-		if (att->attisdropped)
-			continue;
-		name = CStringGetTextDatum(NameStr(att->attname));
-		same = o->tts_isnull[i] || n->tts_isnull[i] ?
-			o->tts_isnull[i] == n->tts_isnull[i] :
-			datum_image_eq(o->tts_values[i], n->tts_values[i], att->attbyval, att->attlen);
-		if (t->excluded[i] || same)
-		{
-			leave[nleave++] = name;
-			continue;
-		}
-		changed[nchanged++] = name;
-		if (t->redacted[i])
-		{
-			if (redact.len > 1)
-				appendStringInfoString(&redact, ", ");
-			escape_json(&redact, NameStr(att->attname));
-			appendStringInfoString(&redact, ": \"" AU_REDACTED "\"");
-		}
-	}
-	appendStringInfoChar(&redact, '}');
-	ExecDropSingleTupleTableSlot(o);
-	ExecDropSingleTupleTableSlot(n);
-	if (nchanged == 0)
-		return;
-
 	memset(nulls, ' ', sizeof(nulls));
-	values[0] = PointerGetDatum(construct_array(leave, nleave, TEXTOID, -1, false, TYPALIGN_INT));
-	values[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(redact.data));
-	values[2] = PointerGetDatum(construct_array(changed, nchanged, TEXTOID, -1, false, TYPALIGN_INT));
-	au_context(t, values + 3, nulls + 3);
 	nest = au_pin_output();
+	if (op == AU_UPDATE1)
+	{
+		const char **leave = palloc(sizeof(char *) * desc->natts);
+		const char **changed = palloc(sizeof(char *) * desc->natts);
+		int			nleave = 0,
+					nchanged = 0,
+					i;
+		StringInfoData redact;
+		Datum		leave_arr,
+					redact_obj;
+
+		initStringInfo(&redact);
+		appendStringInfoChar(&redact, '{');
+		for (i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+			bool		same;
+
+			if (att->attisdropped)
+				continue;
+			same = o->tts_isnull[i] || n->tts_isnull[i] ?
+				o->tts_isnull[i] == n->tts_isnull[i] :
+				datum_image_eq(o->tts_values[i], n->tts_values[i], att->attbyval, att->attlen);
+			if (t->excluded[i] || same)
+			{
+				leave[nleave++] = NameStr(att->attname);
+				continue;
+			}
+			changed[nchanged++] = NameStr(att->attname);
+			if (t->redacted[i])
+			{
+				if (redact.len > 1)
+					appendStringInfoString(&redact, ", ");
+				escape_json(&redact, NameStr(att->attname));
+				appendStringInfoString(&redact, ": \"" AU_REDACTED "\"");
+			}
+		}
+		appendStringInfoChar(&redact, '}');
+		if (nchanged == 0)
+		{
+			au_unpin_output(nest);
+			ExecDropSingleTupleTableSlot(o);
+			ExecDropSingleTupleTableSlot(n);
+			return;
+		}
+		qsort(changed, nchanged, sizeof(char *), au_name_cmp);
+		leave_arr = au_text_array(leave, nleave);
+		redact_obj = DirectFunctionCall1(jsonb_in, CStringGetDatum(redact.data));
+		values[6] = au_row_jsonb(t, o, leave_arr, redact_obj);
+		values[7] = au_row_jsonb(t, n, leave_arr, redact_obj);
+		values[8] = au_text_array(changed, nchanged);
+		opname = "UPDATE";
+		if (t->deleted_at > 0 &&
+			o->tts_isnull[t->deleted_at - 1] != n->tts_isnull[t->deleted_at - 1])
+			opname = o->tts_isnull[t->deleted_at - 1] ? "SOFT_DELETE" : "RESTORE";
+	}
+	else
+	{
+		values[6] = o ? au_row_jsonb(t, o, t->exclude, t->redact_object) : (Datum) 0;
+		nulls[6] = o ? ' ' : 'n';
+		values[7] = n ? au_row_jsonb(t, n, t->exclude, t->redact_object) : (Datum) 0;
+		nulls[7] = n ? ' ' : 'n';
+		nulls[8] = 'n';
+		opname = op == AU_INSERT ? "INSERT" : "DELETE";
+	}
+	values[4] = CStringGetTextDatum(opname);
+	if (t->key_attnum > 0 && !keyrow->tts_isnull[t->key_attnum - 1])
+		values[5] = CStringGetTextDatum(OutputFunctionCall(&t->key_out,
+														   keyrow->tts_values[t->key_attnum - 1]));
+	else
+		nulls[5] = 'n';
+	au_context(t, ctx, ctxnulls);
+	memcpy(values, ctx, 4 * sizeof(Datum));
+	memcpy(nulls, ctxnulls, 4);
+	memcpy(values + 9, ctx + 4, 4 * sizeof(Datum));
+	memcpy(nulls + 9, ctxnulls + 4, 4);
 	lifecycle_become_owner(&save);
-	rc = SPI_execute_plan(au_one_row_plan(t), values, nulls, false, 0);
+	rc = SPI_execute_plan(au_single_plan(), values, nulls, false, 0);
 	lifecycle_restore_user(&save);
 	au_unpin_output(nest);
+	if (o)
+		ExecDropSingleTupleTableSlot(o);
+	if (n)
+		ExecDropSingleTupleTableSlot(n);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "writing the audit log failed: %s", SPI_result_code_string(rc));
 }
@@ -767,6 +882,7 @@ audit_trigger(PG_FUNCTION_ARGS)
 	AuTable    *t;
 	int64		nold,
 				nnew;
+	bool		single;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		au_trigger_misuse(fcinfo, "not called by trigger manager");
@@ -781,9 +897,11 @@ audit_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 
 	SPI_connect();
-	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
-		elog(ERROR, "could not register the transition tables");
 	t = au_lookup(td);
+	single = t->builtin && t->single && nold <= 1 && nnew <= 1 &&
+		(nold == nnew || !TRIGGER_FIRED_BY_UPDATE(td->tg_event));
+	if (!single && SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
+		elog(ERROR, "could not register the transition tables");
 	t->busy++;
 	PG_TRY();
 	{
@@ -806,8 +924,9 @@ audit_trigger(PG_FUNCTION_ARGS)
 			au_record(t, AU_DELETE);
 			au_record(t, AU_INSERT);
 		}
-		else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) && nold == 1 && t->builtin)
-			au_record_one_row(t, td);
+		else if (single)
+			au_record_single(t, td, TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? AU_UPDATE1 :
+							 TRIGGER_FIRED_BY_INSERT(td->tg_event) ? AU_INSERT : AU_DELETE);
 		else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 			au_record(t, nold == 1 ? AU_UPDATE1 : AU_UPDATE);
 		else

@@ -25,6 +25,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/syscache.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -96,17 +97,40 @@ lifecycle_qualified_name(Relation rel)
 									  RelationGetRelationName(rel));
 }
 
-/* The role that owns the installed extension (and so its tables). */
+/*
+ * The role that owns the installed extension (and so its tables), asked
+ * for by triggers on every statement; pg_extension has no syscache, so it
+ * is kept until a schema changes.  The extension's owner changes only with
+ * REASSIGN OWNED, which gives schema lifecycle to the new owner too, or
+ * with DROP and CREATE EXTENSION, which make the schema anew.
+ */
+static Oid	lifecycle_owner_cache = InvalidOid;
+
+static void
+lifecycle_forget_owner(Datum arg, int cacheid, uint32 hashvalue)
+{
+	lifecycle_owner_cache = InvalidOid;
+}
+
 Oid
 lifecycle_extension_owner(void)
 {
-	Oid			extoid = get_extension_oid("pg_lifecycle", false);
+	static bool registered = false;
+	Oid			extoid;
 	Relation	extrel;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
 	Oid			owner;
 
+	if (OidIsValid(lifecycle_owner_cache))
+		return lifecycle_owner_cache;
+	if (!registered)
+	{
+		CacheRegisterSyscacheCallback(NAMESPACEOID, lifecycle_forget_owner, (Datum) 0);
+		registered = true;
+	}
+	extoid = get_extension_oid("pg_lifecycle", false);
 	extrel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber,
 				F_OIDEQ, ObjectIdGetDatum(extoid));
@@ -117,6 +141,7 @@ lifecycle_extension_owner(void)
 	owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
 	systable_endscan(scan);
 	table_close(extrel, AccessShareLock);
+	lifecycle_owner_cache = owner;
 	return owner;
 }
 
