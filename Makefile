@@ -6,16 +6,19 @@ EXTVERSION   = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^'
 # One C file and one SQL file per feature.  The install script is the
 # feature SQL files concatenated in this order (later features may use
 # objects of earlier ones).
-FEATURES     = pg_lifecycle actor updated_at soft_delete audit
+FEATURES     = pg_lifecycle actor updated_at soft_delete audit counters
 
 MODULE_big   = pg_lifecycle
 OBJS         = $(patsubst %,src/%.o,$(FEATURES))
 PG_CFLAGS    = -Wall -Werror
 
-DATA_built   = $(EXTENSION)--$(EXTVERSION).sql
-EXTRA_CLEAN  = $(EXTENSION)--$(EXTVERSION).sql
+DATA_built   = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.1.0--0.2.0.sql
+EXTRA_CLEAN  = $(DATA_built)
+# Released install scripts, frozen as shipped: ALTER EXTENSION ... UPDATE
+# starts from them (and test/integration/upgrade.sh installs them).
+DATA         = upgrade/$(EXTENSION)--0.1.0.sql
 
-REGRESS      = pg_lifecycle actor updated_at soft_delete audit
+REGRESS      = pg_lifecycle actor updated_at soft_delete audit counters
 REGRESS_OPTS = --inputdir=. --outputdir=.
 ISOLATION    = updated_at_concurrent
 ISOLATION_OPTS = --inputdir=test
@@ -26,6 +29,10 @@ include $(PGXS)
 
 $(EXTENSION)--$(EXTVERSION).sql: $(patsubst %,src/%.sql,$(FEATURES)) $(EXTENSION).control
 	cat $(patsubst %,src/%.sql,$(FEATURES)) > $@
+
+# 0.1.0 -> 0.2.0 adds usage counters: src/counters.sql as it is in 0.2.0.
+$(EXTENSION)--0.1.0--0.2.0.sql: src/counters.sql
+	sed 's/^\\echo Use "CREATE EXTENSION.*/\\echo Use "ALTER EXTENSION pg_lifecycle UPDATE TO '"'"'0.2.0'"'"'" to load this file. \\quit/' $< > $@
 
 .PHONY: demo demo-stop bench test
 demo:

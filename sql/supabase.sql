@@ -238,5 +238,79 @@ ROLLBACK;
 SET client_min_messages = warning;
 DROP TABLE public.regress_notes;
 RESET client_min_messages;
+
+-- Usage counters under RLS: alice (authenticated) sees only her account
+-- and may not update it, yet her inserts are counted and limited; she
+-- may meter her own usage but not lower it, nor touch another account.
+CREATE TABLE public.regress_orgs (
+    id             uuid PRIMARY KEY,
+    owner_id       uuid NOT NULL,
+    project_count  integer NOT NULL DEFAULT 0,
+    max_projects   integer,
+    ai_requests    integer NOT NULL DEFAULT 0,
+    max_ai         integer
+);
+ALTER TABLE public.regress_orgs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_org ON public.regress_orgs FOR SELECT TO authenticated
+    USING (owner_id = auth.uid());
+CREATE POLICY own_org_update ON public.regress_orgs FOR UPDATE TO authenticated
+    USING (owner_id = auth.uid());
+GRANT SELECT, UPDATE ON public.regress_orgs TO authenticated;
+CREATE TABLE public.regress_org_projects (
+    id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    org_id uuid NOT NULL REFERENCES public.regress_orgs,
+    name   text
+);
+ALTER TABLE public.regress_org_projects ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_projects ON public.regress_org_projects TO authenticated
+    USING (org_id IN (SELECT id FROM public.regress_orgs)) WITH CHECK (org_id IN (SELECT id FROM public.regress_orgs));
+GRANT SELECT, INSERT, DELETE ON public.regress_org_projects TO authenticated;
+INSERT INTO public.regress_orgs (id, owner_id, max_projects, max_ai) VALUES
+    ('0a000000-0000-4000-8000-00000000000a', 'a11ce000-0000-4000-8000-000000000001', 2, 5),
+    ('0b000000-0000-4000-8000-00000000000b', 'b0b00000-0000-4000-8000-000000000002', NULL, NULL);
+SELECT lifecycle.track_usage('org_projects', 'public.regress_orgs', 'project_count',
+                             'public.regress_org_projects', 'org_id', 'max_projects');
+SELECT lifecycle.track_usage('org_ai', 'public.regress_orgs', 'ai_requests', NULL, NULL, 'max_ai');
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "a11ce000-0000-4000-8000-000000000001", "role": "authenticated"}';
+INSERT INTO public.regress_org_projects (org_id, name) VALUES ('0a000000-0000-4000-8000-00000000000a', 'one');
+INSERT INTO public.regress_org_projects (org_id, name) VALUES ('0a000000-0000-4000-8000-00000000000a', 'two');
+SELECT id, project_count FROM public.regress_orgs;
+SAVEPOINT s;
+INSERT INTO public.regress_org_projects (org_id, name) VALUES ('0a000000-0000-4000-8000-00000000000a', 'three');
+ROLLBACK TO SAVEPOINT s;
+-- she may update her account, but not its counter
+UPDATE public.regress_orgs SET project_count = 0;
+ROLLBACK TO SAVEPOINT s;
+SELECT lifecycle.increment_usage_counter('0a000000-0000-4000-8000-00000000000a', 'org_ai', 2);
+SAVEPOINT s2;
+-- bob's account is hidden from her, and she may not lower her usage
+SELECT lifecycle.increment_usage_counter('0b000000-0000-4000-8000-00000000000b', 'org_ai', 2);
+ROLLBACK TO SAVEPOINT s2;
+SELECT lifecycle.decrement_usage_counter('0a000000-0000-4000-8000-00000000000a', 'org_ai', 1);
+ROLLBACK TO SAVEPOINT s2;
+SELECT * FROM lifecycle.calculate_account_usage('0a000000-0000-4000-8000-00000000000a');
+SELECT * FROM lifecycle.calculate_account_usage('0b000000-0000-4000-8000-00000000000b');
+ROLLBACK TO SAVEPOINT s2;
+SELECT account_id, resource_type, quantity, actor_id FROM lifecycle.usage_events;
+COMMIT;
+-- service_role (BYPASSRLS) may lower and reset; the ledger names alice
+BEGIN;
+SET LOCAL ROLE service_role;
+SELECT lifecycle.decrement_usage_counter('0a000000-0000-4000-8000-00000000000a', 'org_ai', 1);
+SELECT lifecycle.reset_usage_counter('org_ai');
+SELECT account_id, resource_type, quantity, actor_id FROM lifecycle.usage_events ORDER BY id;
+COMMIT;
+SELECT id, project_count, ai_requests FROM public.regress_orgs ORDER BY id;
+-- anon sees no accounts: nothing to meter
+BEGIN;
+SET LOCAL ROLE anon;
+SELECT lifecycle.increment_usage_counter('0a000000-0000-4000-8000-00000000000a', 'org_ai');
+ROLLBACK;
+SET client_min_messages = warning;
+DROP TABLE public.regress_org_projects, public.regress_orgs;
+RESET client_min_messages;
+
 DROP FUNCTION regress_compare(text, text);
 DROP EXTENSION pg_lifecycle;

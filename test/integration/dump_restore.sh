@@ -44,6 +44,15 @@ SELECT lifecycle.enable_audit('app.projects', exclude_columns => '{updated_by}')
 INSERT INTO app.tasks SELECT g, 1 + g % 2, 'task ' || g FROM generate_series(1, 10) g;
 DELETE FROM app.tasks WHERE id = 1;
 UPDATE app.projects SET name = 'alpha v2' WHERE id = 1;
+-- usage counters: a tracked count with a limit and a metered one
+ALTER TABLE app.accounts ADD COLUMN task_count integer NOT NULL DEFAULT 0,
+                         ADD COLUMN max_tasks integer, ADD COLUMN ai integer NOT NULL DEFAULT 0;
+UPDATE app.accounts SET max_tasks = 12;
+ALTER TABLE app.tasks ADD COLUMN account_id uuid REFERENCES app.accounts;
+UPDATE app.tasks SET account_id = 'acc00000-0000-4000-8000-000000000001';
+SELECT lifecycle.track_usage('tasks', 'app.accounts', 'task_count', 'app.tasks', 'account_id', 'max_tasks');
+SELECT lifecycle.track_usage('ai', 'app.accounts', 'ai', NULL, NULL);
+SELECT lifecycle.increment_usage_counter('acc00000-0000-4000-8000-000000000001', 'ai', 7);
 SELECT lifecycle.soft_delete_account('acc00000-0000-4000-8000-000000000001');
 SQL
 
@@ -56,7 +65,7 @@ else
     echo "not ok - pg_restore into a new database"; exit 1
 fi
 
-check "extension restored at its version" "0.1.0" \
+check "extension restored at its version" "0.2.0" \
     "$(q $dst "SELECT extversion FROM pg_extension WHERE extname = 'pg_lifecycle'")"
 check "configuration rows restored (pg_extension_config_dump)" "app.projects|updated_at|updated_by" \
     "$(q $dst "SELECT relid::text, timestamp_column, actor_column FROM lifecycle.updated_at_tables")"
@@ -72,10 +81,14 @@ check "audit log and options restored" "app.projects {updated_by}|UPDATE,SOFT_DE
     "$(q $dst "SELECT table_name::text || ' ' || exclude_columns::text FROM lifecycle.audited_tables")|$(q $dst "SELECT string_agg(op::text, ',' ORDER BY id) FROM lifecycle.audit_log")"
 check "record_history works after the restore" "UPDATE,SOFT_DELETE,RESTORE" \
     "$(q $dst "SELECT string_agg(op::text, ',' ORDER BY id) FROM lifecycle.record_history('app.projects', '1')")"
+# counted from the restored data: restore_account above brought back 9
+# tasks and the intercepted DELETE took one; 7 metered requests
+check "usage counts and ledger restored, and counting" "ai 7,tasks 8|8 7|1" \
+    "$(q $dst "SELECT string_agg(resource_type || ' ' || s, ',' ORDER BY resource_type) FROM (SELECT resource_type, sum(n) AS s FROM lifecycle.usage_counts GROUP BY 1) x")|$(q $dst "SELECT task_count || ' ' || ai FROM app.accounts")|$(q $dst "SELECT count(*) FROM lifecycle.usage_events")"
 check "data restored unchanged" \
     "$(q $src "SELECT string_agg(format('%s %s %s', id, name, updated_at), ',' ORDER BY id) FROM app.projects")" \
     "$(q $dst "SELECT string_agg(format('%s %s %s', id, name, updated_at), ',' ORDER BY id) FROM app.projects")"
-check "triggers restored" "lifecycle_audit_delete,lifecycle_audit_insert,lifecycle_audit_truncate,lifecycle_audit_update,lifecycle_soft_delete_guard_ins,lifecycle_soft_delete_guard_upd,lifecycle_soft_delete_intercept,lifecycle_soft_delete_intercept_end,lifecycle_updated_at,notes_stamp" \
+check "triggers restored" "lifecycle_audit_delete,lifecycle_audit_insert,lifecycle_audit_truncate,lifecycle_audit_update,lifecycle_soft_delete_guard_ins,lifecycle_soft_delete_guard_upd,lifecycle_soft_delete_intercept,lifecycle_soft_delete_intercept_end,lifecycle_updated_at,lifecycle_usage_delete,lifecycle_usage_guard,lifecycle_usage_insert,lifecycle_usage_truncate,lifecycle_usage_update,notes_stamp" \
     "$(q $dst "SELECT string_agg(DISTINCT tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE NOT tgisinternal AND tgrelid::regclass::text NOT LIKE 'lifecycle.%'")"
 check "restored trigger stamps time and actor" "t|99999999-9999-4999-8999-999999999999" \
     "$(q $dst "SET request.jwt.claims = '{\"sub\": \"99999999-9999-4999-8999-999999999999\"}';
@@ -86,8 +99,13 @@ check "no-op update keeps the restored stamp" "2002-02-02 00:00:00+00" \
     "$(q $dst "SET timezone = 'UTC'; UPDATE app.projects SET name = name WHERE id = 2 RETURNING updated_at")"
 q $dst "SELECT lifecycle.disable_updated_at('app.projects')" >/dev/null
 check "disable_updated_at works after restore" "0|notes_stamp" \
-    "$(q $dst "SELECT count(*), (SELECT string_agg(tgname, ',') FROM pg_trigger WHERE NOT tgisinternal AND tgname NOT LIKE 'lifecycle_soft%' AND tgname NOT LIKE '%audit%') FROM lifecycle.updated_at_tables")"
+    "$(q $dst "SELECT count(*), (SELECT string_agg(tgname, ',') FROM pg_trigger WHERE NOT tgisinternal AND tgname NOT LIKE 'lifecycle_soft%' AND tgname NOT LIKE '%audit%' AND tgname NOT LIKE 'lifecycle_usage%') FROM lifecycle.updated_at_tables")"
 
+before=$(q $dst "SELECT task_count FROM app.accounts")
+after=$(q $dst "INSERT INTO app.tasks VALUES (100, 1, 'new', NULL, NULL, 'acc00000-0000-4000-8000-000000000001'); SELECT task_count FROM app.accounts")
+q $dst "UPDATE app.accounts SET max_tasks = 9"
+refused=$("$PGBIN/psql" -X -q -d $dst -c "INSERT INTO app.tasks VALUES (101, 1, 'over', NULL, NULL, 'acc00000-0000-4000-8000-000000000001')" 2>&1 | grep -c 'usage limit of "tasks" reached')
+check "counters follow the restored data, limit included" "8|9|1" "$before|$after|$refused"
 check "audit ids continue after the restore" "t" \
     "$(q $dst "UPDATE app.projects SET name = 'after restore' WHERE id = 2; SELECT max(id) > 4 AND count(*) = count(DISTINCT id) FROM lifecycle.audit_log")"
 

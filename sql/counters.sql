@@ -1,0 +1,231 @@
+--
+-- Usage counters and limits: counts follow inserts, deletes, moves, soft
+-- delete and restore, permanent deletes, TRUNCATE and bulk statements;
+-- limits refuse what would pass them and change nothing; metered usage,
+-- its ledger and resets; repair of drift; who may do what; every error.
+--
+CREATE EXTENSION pg_lifecycle;
+SET timezone = 'UTC';
+
+CREATE TABLE regress_accounts (
+    id                    uuid PRIMARY KEY,
+    name                  text NOT NULL,
+    current_project_count integer NOT NULL DEFAULT 0,
+    max_projects          integer,
+    current_dataset_count bigint NOT NULL DEFAULT 0,
+    max_datasets          bigint,
+    ai_requests           integer NOT NULL DEFAULT 0,
+    max_ai_requests       integer
+);
+CREATE TABLE regress_projects (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account_id uuid REFERENCES regress_accounts,
+    name       text NOT NULL
+);
+CREATE TABLE regress_datasets (
+    id         bigint PRIMARY KEY,
+    account_id uuid NOT NULL REFERENCES regress_accounts,
+    deleted_at timestamptz
+);
+INSERT INTO regress_accounts (id, name, max_projects, max_ai_requests) VALUES
+    ('11111111-1111-4111-8111-111111111111', 'acme', 3, 10),
+    ('22222222-2222-4222-8222-222222222222', 'globex', NULL, NULL);
+-- rows that exist before tracking starts are counted by the backfill
+INSERT INTO regress_projects (account_id, name) VALUES
+    ('11111111-1111-4111-8111-111111111111', 'p1'), (NULL, 'orphan');
+INSERT INTO regress_datasets VALUES
+    (1, '11111111-1111-4111-8111-111111111111', NULL),
+    (2, '11111111-1111-4111-8111-111111111111', now());   -- soft-deleted: not counted
+
+SELECT lifecycle.track_usage('projects', 'regress_accounts', 'current_project_count',
+                             'regress_projects', 'account_id', 'max_projects');
+SELECT lifecycle.track_usage('datasets', 'regress_accounts', 'current_dataset_count',
+                             'regress_datasets', 'account_id', 'max_datasets');
+SELECT lifecycle.track_usage('ai_requests', 'regress_accounts', 'ai_requests',
+                             NULL, NULL, 'max_ai_requests');
+-- idempotent
+SELECT lifecycle.track_usage('projects', 'regress_accounts', 'current_project_count',
+                             'regress_projects', 'account_id', 'max_projects');
+SELECT resource_type, counter_table, counter_column, source_table, source_column, limit_column
+  FROM lifecycle.usage_resources ORDER BY 1;
+SELECT tgrelid::regclass, tgname FROM pg_trigger
+ WHERE tgrelid IN ('regress_accounts'::regclass, 'regress_projects'::regclass) AND NOT tgisinternal
+ ORDER BY 1, 2;
+
+CREATE VIEW regress_counts AS
+SELECT a.name, a.current_project_count AS projects, a.current_dataset_count AS datasets,
+       a.ai_requests AS ai,
+       (SELECT count(*) FROM regress_projects p WHERE p.account_id = a.id) AS real_projects,
+       (SELECT count(*) FROM regress_datasets d WHERE d.account_id = a.id AND d.deleted_at IS NULL) AS real_datasets
+  FROM regress_accounts a ORDER BY a.name;
+SELECT * FROM regress_counts;
+
+-- insert, one row and several, several accounts in one statement
+INSERT INTO regress_projects (account_id, name) VALUES ('11111111-1111-4111-8111-111111111111', 'p2');
+INSERT INTO regress_projects (account_id, name) VALUES
+    ('22222222-2222-4222-8222-222222222222', 'g1'), ('22222222-2222-4222-8222-222222222222', 'g2'),
+    ('11111111-1111-4111-8111-111111111111', 'p3'), (NULL, 'orphan2');
+SELECT * FROM regress_counts;
+
+-- the limit (3 for acme): an insert that would pass it fails, names the
+-- account, the resource and the limit, and changes nothing
+INSERT INTO regress_projects (account_id, name) VALUES ('11111111-1111-4111-8111-111111111111', 'p4');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- a statement of several rows fails as a whole
+INSERT INTO regress_projects (account_id, name) VALUES
+    ('22222222-2222-4222-8222-222222222222', 'g3'), ('11111111-1111-4111-8111-111111111111', 'p4');
+SELECT * FROM regress_counts;
+
+-- delete and move
+DELETE FROM regress_projects WHERE name = 'p3';
+UPDATE regress_projects SET account_id = '22222222-2222-4222-8222-222222222222' WHERE name = 'p2';
+UPDATE regress_projects SET name = 'p1 renamed' WHERE name = 'p1';      -- no change
+SELECT * FROM regress_counts;
+-- a move into a full account is refused
+UPDATE regress_accounts SET max_projects = 1 WHERE name = 'acme';
+UPDATE regress_projects SET account_id = '11111111-1111-4111-8111-111111111111' WHERE name = 'g1';
+-- a lower limit than the count allows decrements, no increments
+UPDATE regress_accounts SET max_projects = 0 WHERE name = 'acme';
+DELETE FROM regress_projects WHERE name = 'p1 renamed';
+INSERT INTO regress_projects (account_id, name) VALUES ('11111111-1111-4111-8111-111111111111', 'p5');
+-- NULL limit: unlimited
+UPDATE regress_accounts SET max_projects = NULL WHERE name = 'acme';
+INSERT INTO regress_projects (account_id, name)
+SELECT '11111111-1111-4111-8111-111111111111', 'bulk ' || i FROM generate_series(1, 50) i;
+SELECT * FROM regress_counts;
+-- a limit put back under the count: nothing more fits
+UPDATE regress_accounts SET max_projects = 50 WHERE name = 'acme';
+INSERT INTO regress_projects (account_id, name) VALUES ('11111111-1111-4111-8111-111111111111', 'p6');
+UPDATE regress_accounts SET max_projects = 52 WHERE name = 'acme';
+INSERT INTO regress_projects (account_id, name) VALUES ('11111111-1111-4111-8111-111111111111', 'p6');
+SELECT * FROM regress_counts;
+
+-- soft delete, restore, permanent delete of a soft-deleted row (no double
+-- decrement), a restore that would pass the limit
+INSERT INTO regress_datasets VALUES (3, '11111111-1111-4111-8111-111111111111', NULL),
+                                    (4, '22222222-2222-4222-8222-222222222222', NULL);
+UPDATE regress_datasets SET deleted_at = now() WHERE id = 1;
+SELECT * FROM regress_counts;
+UPDATE regress_datasets SET deleted_at = NULL WHERE id = 2;
+DELETE FROM regress_datasets WHERE id = 1;
+SELECT * FROM regress_counts;
+-- soft delete through the lifecycle functions is the same UPDATE
+SELECT lifecycle.enable_soft_delete('regress_datasets');
+SELECT lifecycle.soft_delete('regress_datasets', 3);
+SELECT * FROM regress_counts;
+SELECT lifecycle.restore_deleted('regress_datasets', 3);
+SELECT * FROM regress_counts;
+-- a restore that would pass the limit is refused
+UPDATE regress_accounts SET max_datasets = 2 WHERE name = 'acme';
+SELECT lifecycle.soft_delete('regress_datasets', 3);
+INSERT INTO regress_datasets VALUES (5, '11111111-1111-4111-8111-111111111111', NULL);
+SELECT lifecycle.restore_deleted('regress_datasets', 3);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT * FROM regress_counts;
+
+-- TRUNCATE recounts
+TRUNCATE regress_datasets;
+SELECT * FROM regress_counts;
+
+-- the counter columns are pg_lifecycle's
+UPDATE regress_accounts SET current_project_count = 99;
+INSERT INTO regress_accounts (id, name, current_project_count)
+VALUES ('33333333-3333-4333-8333-333333333333', 'initech', 5);
+INSERT INTO regress_accounts (id, name) VALUES ('33333333-3333-4333-8333-333333333333', 'initech');
+UPDATE regress_accounts SET name = 'Initech' WHERE name = 'initech';   -- other columns as before
+SELECT * FROM regress_counts;
+
+-- the exact counts, per resource, and repair of drift
+SELECT * FROM lifecycle.calculate_account_usage('11111111-1111-4111-8111-111111111111');
+ALTER TABLE regress_projects DISABLE TRIGGER lifecycle_usage_insert;
+INSERT INTO regress_projects (account_id, name) VALUES ('22222222-2222-4222-8222-222222222222', 'missed');
+ALTER TABLE regress_projects ENABLE TRIGGER lifecycle_usage_insert;
+SELECT resource_type, stored_count, actual_count FROM lifecycle.calculate_account_usage('22222222-2222-4222-8222-222222222222');
+SELECT lifecycle.sync_usage_counters('22222222-2222-4222-8222-222222222222');
+SELECT lifecycle.sync_usage_counters();       -- nothing left to correct
+SELECT * FROM regress_counts;
+SELECT lifecycle.refresh_usage_counters();    -- columns already right
+
+-- metered usage: increments within the limit (10), the ledger, decrements
+-- never below zero, resets
+SELECT lifecycle.increment_usage_counter('11111111-1111-4111-8111-111111111111', 'ai_requests', 4);
+SELECT lifecycle.increment_usage_counter('11111111-1111-4111-8111-111111111111', 'ai_requests');
+SELECT lifecycle.increment_usage_counter('11111111-1111-4111-8111-111111111111', 'ai_requests', 6);  -- would be 11
+SELECT lifecycle.increment_usage_counter('11111111-1111-4111-8111-111111111111', 'ai_requests', 5);
+SELECT lifecycle.decrement_usage_counter('11111111-1111-4111-8111-111111111111', 'ai_requests', 11); -- below zero
+SELECT lifecycle.decrement_usage_counter('11111111-1111-4111-8111-111111111111', 'ai_requests', 2);
+SELECT lifecycle.increment_usage_counter('22222222-2222-4222-8222-222222222222', 'ai_requests', 1000);
+SELECT name, ai FROM regress_counts;
+SELECT account_id, resource_type, quantity, actor_id FROM lifecycle.usage_events ORDER BY id;
+SELECT lifecycle.reset_usage_counter('ai_requests', '22222222-2222-4222-8222-222222222222');
+SELECT lifecycle.reset_usage_counter('ai_requests');
+SELECT lifecycle.reset_usage_counter('ai_requests');  -- all zero already
+SELECT name, ai FROM regress_counts;
+SELECT lifecycle.increment_usage_counter('11111111-1111-4111-8111-111111111111', 'ai_requests', 10);
+SELECT lifecycle.increment_usage_counter('11111111-1111-4111-8111-111111111111', 'ai_requests', 1);
+
+-- errors: each changes nothing
+SELECT lifecycle.increment_usage_counter('11111111-1111-4111-8111-111111111111', 'projects');
+SELECT lifecycle.reset_usage_counter('projects');
+SELECT lifecycle.increment_usage_counter('11111111-1111-4111-8111-111111111111', 'nope');
+SELECT lifecycle.increment_usage_counter('11111111-1111-4111-8111-111111111111', 'ai_requests', 0);
+SELECT lifecycle.increment_usage_counter(NULL, 'ai_requests');
+SELECT lifecycle.increment_usage_counter('99999999-9999-4999-8999-999999999999', 'ai_requests');
+SELECT lifecycle.track_usage(NULL, 'regress_accounts', 'ai_requests', NULL, NULL);
+SELECT lifecycle.track_usage('x', 'regress_nope', 'c', NULL, NULL);
+SELECT lifecycle.track_usage('x', 'regress_accounts', 'nope', NULL, NULL);
+SELECT lifecycle.track_usage('x', 'regress_accounts', 'name', NULL, NULL);
+SELECT lifecycle.track_usage('x', 'regress_accounts', 'current_project_count', 'regress_projects', 'nope');
+SELECT lifecycle.track_usage('x', 'regress_accounts', 'current_project_count', 'regress_projects', 'name');
+SELECT lifecycle.track_usage('x', 'regress_accounts', 'current_project_count', 'regress_projects', NULL);
+SELECT lifecycle.track_usage('x', 'regress_accounts', 'ai_requests', NULL, NULL, 'name');
+SELECT lifecycle.track_usage('x', 'regress_accounts', 'ai_requests', NULL, NULL, 'ai_requests');
+SELECT lifecycle.track_usage('x', 'regress_accounts', 'id', NULL, NULL);
+SELECT lifecycle.track_usage('projects', 'regress_accounts', 'current_project_count',
+                             'regress_projects', 'account_id');      -- different definition
+CREATE TABLE regress_nokey (id uuid, n int);
+SELECT lifecycle.track_usage('x', 'regress_nokey', 'n', NULL, NULL);
+CREATE TABLE regress_twokey (a uuid, b uuid, n int, PRIMARY KEY (a, b));
+SELECT lifecycle.track_usage('x', 'regress_twokey', 'n', NULL, NULL);
+CREATE TABLE regress_intkey (id int PRIMARY KEY, n int);
+SELECT lifecycle.track_usage('x', 'regress_intkey', 'n', NULL, NULL);
+CREATE VIEW regress_view AS SELECT * FROM regress_accounts;
+SELECT lifecycle.track_usage('x', 'regress_view', 'ai_requests', NULL, NULL);
+SELECT lifecycle.untrack_usage('nope');
+SELECT count(*) AS resources FROM lifecycle.usage_resources;
+
+-- who may do what: a role that can read the accounts may meter its usage,
+-- but only the owner (or a role bypassing RLS) may lower, reset or repair
+CREATE ROLE regress_counter_user;
+GRANT SELECT ON regress_accounts TO regress_counter_user;
+SET ROLE regress_counter_user;
+SELECT lifecycle.increment_usage_counter('22222222-2222-4222-8222-222222222222', 'ai_requests', 3);
+SELECT lifecycle.decrement_usage_counter('22222222-2222-4222-8222-222222222222', 'ai_requests', 1);
+SELECT lifecycle.reset_usage_counter('ai_requests');
+SELECT lifecycle.sync_usage_counters();
+SELECT lifecycle.track_usage('y', 'regress_accounts', 'ai_requests', NULL, NULL);
+SELECT lifecycle.untrack_usage('ai_requests');
+SELECT * FROM lifecycle.usage_counts;
+RESET ROLE;
+SELECT name, ai FROM regress_counts;
+
+-- untrack: triggers go, the column keeps its last value
+SELECT lifecycle.untrack_usage('projects');
+SELECT tgrelid::regclass, tgname FROM pg_trigger
+ WHERE tgrelid IN ('regress_accounts'::regclass, 'regress_projects'::regclass) AND NOT tgisinternal
+ ORDER BY 1, 2;
+INSERT INTO regress_projects (account_id, name) VALUES ('11111111-1111-4111-8111-111111111111', 'untracked');
+SELECT name, projects FROM regress_counts;
+SELECT count(*) AS project_counts FROM lifecycle.usage_counts WHERE resource_type = 'projects';
+
+-- dropping a source table forgets its resource
+DROP VIEW regress_counts;
+SELECT lifecycle.disable_soft_delete('regress_datasets');
+DROP TABLE regress_datasets;
+SELECT resource_type FROM lifecycle.usage_resources ORDER BY 1;
+
+REVOKE ALL ON regress_accounts FROM regress_counter_user;
+DROP ROLE regress_counter_user;
+DROP VIEW regress_view;
+DROP TABLE regress_projects, regress_accounts, regress_nokey, regress_twokey, regress_intkey;
+DROP EXTENSION pg_lifecycle;
