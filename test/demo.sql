@@ -174,3 +174,73 @@ COMMIT;
 \set ON_ERROR_STOP off
 DELETE FROM lifecycle.audit_log;
 \set ON_ERROR_STOP on
+
+\echo
+\echo '== 13. Usage counters: lifecycle.track_usage(resource, counter table, column, source table, column, limit)'
+SELECT lifecycle.track_usage('projects', 'public.accounts', 'current_project_count',
+                             'public.projects', 'account_id', 'max_projects'),
+       lifecycle.track_usage('datasets', 'public.accounts', 'current_dataset_count',
+                             'public.datasets', 'account_id', 'max_datasets'),
+       lifecycle.track_usage('ai_requests', 'public.accounts', 'current_monthly_ai_requests',
+                             NULL, NULL, 'max_monthly_ai_requests') \g /dev/null
+SELECT resource_type, counter_column, source_table, limit_column FROM lifecycle.usage_resources ORDER BY 1;
+CREATE TEMP VIEW demo_usage AS
+SELECT name, plan, current_project_count || ' / ' || max_projects AS projects,
+       current_dataset_count || ' / ' || max_datasets AS datasets,
+       current_monthly_ai_requests || ' / ' || max_monthly_ai_requests AS ai_requests
+  FROM accounts ORDER BY name;
+SELECT * FROM demo_usage;
+\echo '   Carol (Globex, free plan: 3 projects) creates two projects through the API:'
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "ca201000-0000-4000-8000-000000000003", "role": "authenticated"}';
+INSERT INTO projects (account_id, name) VALUES
+    ('acc00000-0000-4000-8000-0000000006e0', 'Ingest'), ('acc00000-0000-4000-8000-0000000006e0', 'Reports');
+COMMIT;
+SELECT name, projects FROM demo_usage WHERE name = 'Globex';
+\echo '   a fourth passes the plan''s limit: refused, nothing written (SQLSTATE 23514):'
+\set ON_ERROR_STOP off
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "ca201000-0000-4000-8000-000000000003", "role": "authenticated"}';
+INSERT INTO projects (account_id, name) VALUES ('acc00000-0000-4000-8000-0000000006e0', 'One too many');
+ROLLBACK;
+\echo '   nor may she raise her count by hand:'
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "ca201000-0000-4000-8000-000000000003", "role": "authenticated"}';
+UPDATE accounts SET current_project_count = 0 WHERE id = 'acc00000-0000-4000-8000-0000000006e0';
+ROLLBACK;
+\set ON_ERROR_STOP on
+\echo '   she soft-deletes "Reports": the count follows, and there is room for "Dashboards":'
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "ca201000-0000-4000-8000-000000000003", "role": "authenticated"}';
+SELECT lifecycle.soft_delete('projects', (SELECT id FROM projects WHERE name = 'Reports')) AS soft_deleted;
+COMMIT;
+SELECT name, projects FROM demo_usage WHERE name = 'Globex';
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "ca201000-0000-4000-8000-000000000003", "role": "authenticated"}';
+INSERT INTO projects (account_id, name) VALUES ('acc00000-0000-4000-8000-0000000006e0', 'Dashboards');
+COMMIT;
+SELECT name, projects FROM demo_usage WHERE name = 'Globex';
+\echo '   restoring "Reports" now would make 4: refused; after an upgrade to 5 it comes back:'
+\set ON_ERROR_STOP off
+SELECT lifecycle.restore_deleted('projects', (SELECT id FROM projects WHERE name = 'Reports'));
+\set ON_ERROR_STOP on
+UPDATE accounts SET plan = 'team', max_projects = 5 WHERE id = 'acc00000-0000-4000-8000-0000000006e0';
+SELECT lifecycle.restore_deleted('projects', (SELECT id FROM projects WHERE name = 'Reports')) AS restored;
+SELECT name, plan, projects FROM demo_usage WHERE name = 'Globex';
+\echo '   metered usage: each AI request is counted against the plan and kept in the ledger'
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "a11ce000-0000-4000-8000-000000000001", "role": "authenticated"}';
+SELECT lifecycle.increment_usage_counter('acc00000-0000-4000-8000-000000000ac1', 'ai_requests', 3) AS counted;
+COMMIT;
+SELECT e.resource_type, e.quantity, u.email AS actor, e.occurred_at::timestamp(0) AS at
+  FROM lifecycle.usage_events e LEFT JOIN auth.users u ON u.id = e.actor_id ORDER BY e.id;
+SELECT * FROM demo_usage;
+\echo '   and per resource, what is kept, what the data says, and the limit:'
+SELECT * FROM lifecycle.calculate_account_usage('acc00000-0000-4000-8000-0000000006e0');
+\echo '   (reset monthly from pg_cron: SELECT lifecycle.reset_usage_counter(''ai_requests''))'
