@@ -164,6 +164,26 @@ SELECT name, ai FROM regress_counts;
 SELECT lifecycle.increment_usage_counter('11111111-1111-4111-8111-111111111111', 'ai_requests', 10);
 SELECT lifecycle.increment_usage_counter('11111111-1111-4111-8111-111111111111', 'ai_requests', 1);
 
+-- a partitioned source table: rows written through the root or straight
+-- into a partition, and moved between partitions, are counted once
+CREATE TABLE regress_events (id int, account_id uuid, kind text) PARTITION BY LIST (kind);
+CREATE TABLE regress_events_a PARTITION OF regress_events FOR VALUES IN ('a');
+CREATE TABLE regress_events_b PARTITION OF regress_events FOR VALUES IN ('b');
+ALTER TABLE regress_accounts ADD COLUMN event_count integer NOT NULL DEFAULT 0;
+SELECT lifecycle.track_usage('events', 'regress_accounts', 'event_count', 'regress_events', 'account_id');
+SELECT lifecycle.track_usage('x', 'regress_accounts', 'event_count', 'regress_events_a', 'account_id');
+SELECT lifecycle.track_usage('x', 'regress_accounts', 'event_count', NULL, NULL);
+INSERT INTO regress_events VALUES (1, '11111111-1111-4111-8111-111111111111', 'a'),
+                                  (2, '11111111-1111-4111-8111-111111111111', 'b');
+INSERT INTO regress_events_a VALUES (3, '11111111-1111-4111-8111-111111111111', 'a');
+UPDATE regress_events SET kind = 'b' WHERE id = 1;
+DELETE FROM regress_events_b WHERE id = 2;
+SELECT event_count, (SELECT count(*) FROM regress_events) AS real_events
+  FROM regress_accounts WHERE name = 'acme';
+SELECT lifecycle.untrack_usage('events');
+ALTER TABLE regress_accounts DROP COLUMN event_count;
+DROP TABLE regress_events;
+
 -- errors: each changes nothing
 SELECT lifecycle.increment_usage_counter('11111111-1111-4111-8111-111111111111', 'projects');
 SELECT lifecycle.reset_usage_counter('projects');

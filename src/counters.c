@@ -792,7 +792,6 @@ usage_guard(PG_FUNCTION_ARGS)
 	if (uc_writing)
 		return PointerGetDatum(newtup);
 	desc = RelationGetDescr(td->tg_relation);
-	key = uc_key_attnum(td->tg_relation);
 	for (i = 0; i < td->tg_trigger->tgnargs; i += 3)
 	{
 		const char *resource = td->tg_trigger->tgargs[i];
@@ -828,7 +827,7 @@ usage_guard(PG_FUNCTION_ARGS)
 						 errdetail("It counts usage resource \"%s\".", resource),
 						 errhint("Counts change with the data; to repair drift run lifecycle.sync_usage_counters().")));
 		}
-		if (lim > 0 && lim <= desc->natts && key > 0)
+		if (lim > 0 && lim <= desc->natts)
 		{
 			bool		lonull,
 						lnnull;
@@ -843,6 +842,9 @@ usage_guard(PG_FUNCTION_ARGS)
 				bool		knull;
 				LifecycleUserSave save;
 
+				key = uc_key_attnum(td->tg_relation);
+				if (key <= 0)
+					continue;
 				values[0] = CStringGetTextDatum(resource);
 				values[1] = heap_getattr(newtup, key, desc, &knull);
 				values[2] = BoolGetDatum(lnnull);
@@ -1651,6 +1653,24 @@ track_usage(PG_FUNCTION_ARGS)
 							   d->source_column ? " the rows of " : " (metered)",
 							   d->source_column ? get_rel_name(d->source_relid) : ""),
 					 errhint("Run lifecycle.untrack_usage('%s') first to change it.", resource)));
+	}
+	{
+		/* one counter column, one resource */
+		List	   *all = uc_defs(NULL);
+		ListCell   *lc;
+
+		foreach(lc, all)
+		{
+			UcDef	   *d = lfirst(lc);
+
+			if (d->counter_relid == counter_relid && strcmp(d->column, column) == 0 &&
+				strcmp(d->resource, resource) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_OBJECT),
+						 errmsg("column \"%s\" of \"%s\" already counts usage resource \"%s\"",
+								column, RelationGetRelationName(counter), d->resource),
+						 errhint("Give each resource its own counter column.")));
+		}
 	}
 	values[0] = CStringGetTextDatum(resource);
 	values[1] = ObjectIdGetDatum(counter_relid);
