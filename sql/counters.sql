@@ -184,6 +184,18 @@ SELECT lifecycle.untrack_usage('events');
 ALTER TABLE regress_accounts DROP COLUMN event_count;
 DROP TABLE regress_events;
 
+-- a metered counter tracked when its column already holds usage: that is
+-- the usage so far, and the limit applies to it from the first increment
+CREATE TABLE regress_meter (id uuid PRIMARY KEY, used integer, lim integer);
+INSERT INTO regress_meter VALUES ('11111111-1111-4111-8111-111111111111', 4, 5);
+SELECT lifecycle.track_usage('meter', 'regress_meter', 'used', NULL, NULL, 'lim');
+SELECT n, cap IS NOT NULL AS limited FROM lifecycle.usage_counts WHERE resource_type = 'meter';
+SELECT lifecycle.increment_usage_counter('11111111-1111-4111-8111-111111111111', 'meter', 2);
+SELECT lifecycle.increment_usage_counter('11111111-1111-4111-8111-111111111111', 'meter', 1);
+SELECT used FROM regress_meter;
+SELECT lifecycle.untrack_usage('meter');
+DROP TABLE regress_meter;
+
 -- errors: each changes nothing
 SELECT lifecycle.increment_usage_counter('11111111-1111-4111-8111-111111111111', 'projects');
 SELECT lifecycle.reset_usage_counter('projects');

@@ -1714,14 +1714,16 @@ track_usage(PG_FUNCTION_ARGS)
 		arrays[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 		if (!isnull)
 		{
-			Oid			t3[3] = {TEXTOID, UUIDARRAYOID, INT8ARRAYOID};
-			Datum		v3[3] = {v1[0], arrays[0], arrays[1]};
+			Oid			t4[4] = {TEXTOID, UUIDARRAYOID, INT8ARRAYOID, BOOLOID};
+			Datum		v4[4] = {v1[0], arrays[0], arrays[1], BoolGetDatum(limit != NULL)};
 
 			(void) t1;
+			/* with a limit, no room yet: the first increase checks it */
 			lifecycle_become_owner(&save);
 			lifecycle_spi_exec("INSERT INTO " LIFECYCLE_SCHEMA ".usage_counts (resource_type, account_id, slot, n, cap)"
-							   " SELECT $1, x.a, 0, x.n, NULL FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS x(a, n)",
-							   SPI_OK_INSERT, 3, t3, v3, NULL);
+							   " SELECT $1, x.a, 0, x.n, CASE WHEN $4 THEN " UC_NO_ROOM " END"
+							   " FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS x(a, n)",
+							   SPI_OK_INSERT, 4, t4, v4, NULL);
 			lifecycle_restore_user(&save);
 		}
 	}
