@@ -184,6 +184,50 @@ SELECT lifecycle.untrack_usage('events');
 ALTER TABLE regress_accounts DROP COLUMN event_count;
 DROP TABLE regress_events;
 
+-- the triggers run with a table owner's rights: operators planted earlier
+-- in the writer's search_path must not be called
+CREATE SCHEMA regress_evil;
+CREATE FUNCTION regress_evil.neg(bigint) RETURNS bigint LANGUAGE plpgsql AS
+  $$BEGIN RAISE EXCEPTION 'planted operator called as %', current_user; END$$;
+CREATE FUNCTION regress_evil.ne(integer, bigint) RETURNS boolean LANGUAGE plpgsql AS
+  $$BEGIN RAISE EXCEPTION 'planted operator called as %', current_user; END$$;
+CREATE OPERATOR regress_evil.- (RIGHTARG = bigint, FUNCTION = regress_evil.neg);
+CREATE OPERATOR regress_evil.<> (LEFTARG = integer, RIGHTARG = bigint, FUNCTION = regress_evil.ne);
+CREATE OPERATOR regress_evil.= (LEFTARG = integer, RIGHTARG = bigint, FUNCTION = regress_evil.ne);
+SET search_path = regress_evil, pg_catalog, public;
+INSERT INTO regress_projects (account_id, name) VALUES
+    ('22222222-2222-4222-8222-222222222222', 'e1'), ('22222222-2222-4222-8222-222222222222', 'e2');
+DELETE FROM regress_projects WHERE name IN ('e1', 'e2');
+SELECT lifecycle.sync_usage_counters(), lifecycle.refresh_usage_counters();
+RESET search_path;
+DROP SCHEMA regress_evil CASCADE;
+
+-- a limit set by a later BEFORE trigger of the table (plan -> limit) is
+-- the limit that counts
+CREATE FUNCTION regress_plan_limits() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.max_projects := CASE NEW.name WHEN 'globex free' THEN 4 ELSE NEW.max_projects END;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER zz_plan_limits BEFORE UPDATE ON regress_accounts
+    FOR EACH ROW EXECUTE FUNCTION regress_plan_limits();
+UPDATE regress_accounts SET max_projects = 100 WHERE name = 'globex';
+INSERT INTO regress_projects (account_id, name) VALUES ('22222222-2222-4222-8222-222222222222', 'g5');
+UPDATE regress_accounts SET name = 'globex free' WHERE name = 'globex';
+SELECT name, max_projects, current_project_count FROM regress_accounts WHERE id = '22222222-2222-4222-8222-222222222222';
+INSERT INTO regress_projects (account_id, name) VALUES ('22222222-2222-4222-8222-222222222222', 'g6');
+UPDATE regress_accounts SET name = 'globex', max_projects = NULL WHERE name = 'globex free';
+DROP TRIGGER zz_plan_limits ON regress_accounts;
+DROP FUNCTION regress_plan_limits();
+
+-- columns are found by name: a dropped column of the counter table moves
+-- the others' numbers, the guard still watches the right ones
+ALTER TABLE regress_accounts ADD COLUMN scratch int;
+ALTER TABLE regress_accounts DROP COLUMN scratch;
+ALTER TABLE regress_accounts ADD COLUMN note text;
+UPDATE regress_accounts SET note = 'ok' WHERE name = 'globex';
+UPDATE regress_accounts SET current_dataset_count = 7 WHERE name = 'globex';
+
 -- a metered counter tracked when its column already holds usage: that is
 -- the usage so far, and the limit applies to it from the first increment
 CREATE TABLE regress_meter (id uuid PRIMARY KEY, used integer, lim integer);
@@ -226,10 +270,15 @@ SELECT lifecycle.track_usage('x', 'regress_view', 'ai_requests', NULL, NULL);
 SELECT lifecycle.untrack_usage('nope');
 SELECT count(*) AS resources FROM lifecycle.usage_resources;
 
--- who may do what: a role that can read the accounts may meter its usage,
--- but only the owner (or a role bypassing RLS) may lower, reset or repair
+-- who may do what: a role that may update the accounts may meter their
+-- usage (one that may only read them may not), but only the owner (or a
+-- role bypassing RLS) may lower, reset or repair
 CREATE ROLE regress_counter_user;
 GRANT SELECT ON regress_accounts TO regress_counter_user;
+SET ROLE regress_counter_user;
+SELECT lifecycle.increment_usage_counter('22222222-2222-4222-8222-222222222222', 'ai_requests', 3);
+RESET ROLE;
+GRANT UPDATE (name) ON regress_accounts TO regress_counter_user;
 SET ROLE regress_counter_user;
 SELECT lifecycle.increment_usage_counter('22222222-2222-4222-8222-222222222222', 'ai_requests', 3);
 SELECT lifecycle.decrement_usage_counter('22222222-2222-4222-8222-222222222222', 'ai_requests', 1);

@@ -36,6 +36,7 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -91,6 +92,8 @@ typedef struct UcTable
 {
 	Oid			relid;
 	bool		valid;
+	int			busy;			/* statements using it right now */
+	bool		scratch;		/* built for one nested use, not cached */
 	MemoryContext cxt;
 	AttrNumber	deleted_at;		/* 0: every row is live */
 	int			nres;
@@ -185,7 +188,7 @@ uc_delta_sql(UcTable *t, const char *srccol, int op)
 		case UC_INS:
 		case UC_DEL:
 			return psprintf("SELECT t.%s, %spg_catalog.count(*) FROM %s t WHERE t.%s IS NOT NULL%s"
-							" GROUP BY 1 ORDER BY 1", srccol, op == UC_DEL ? "-" : "",
+							" GROUP BY 1 ORDER BY 1", srccol, op == UC_DEL ? "OPERATOR(pg_catalog.-) " : "",
 							op == UC_DEL ? "lifecycle_old" : "lifecycle_new", srccol, live);
 		default:
 			return psprintf("SELECT x.a, pg_catalog.sum(x.d)::pg_catalog.int8 FROM ("
@@ -231,8 +234,8 @@ uc_build(UcTable *t, Relation rel)
 	uint64		i;
 	int			rc;
 
-	t->cxt = AllocSetContextCreate(CacheMemoryContext, "pg_lifecycle counted table",
-								   ALLOCSET_SMALL_SIZES);
+	t->cxt = AllocSetContextCreate(t->scratch ? CurrentMemoryContext : CacheMemoryContext,
+								   "pg_lifecycle counted table", ALLOCSET_SMALL_SIZES);
 	/* the root's resources count the rows of its partitions too */
 	values[0] = ObjectIdGetDatum(RelationGetForm(rel)->relispartition ?
 								 llast_oid(get_partition_ancestors(t->relid)) : t->relid);
@@ -261,7 +264,7 @@ uc_build(UcTable *t, Relation rel)
 
 		uc_counter_init(&r->c, SPI_getvalue(tup, desc, 1),
 						DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull)),
-						SPI_getvalue(tup, desc, 3), limit, true);
+						SPI_getvalue(tup, desc, 3), limit, !t->scratch);
 		r->source_attnum = get_attnum(t->relid, srccol);
 		if (r->source_attnum == InvalidAttrNumber)
 			ereport(ERROR,
@@ -295,6 +298,17 @@ uc_lookup(Relation rel)
 	if (!found)
 		memset(t, 0, sizeof(UcTable));
 	t->relid = relid;
+	if (!t->valid && t->busy > 0)
+	{
+		/* a nested statement of the table: never free what the outer one uses */
+		UcTable    *scratch = palloc0(sizeof(UcTable));
+
+		scratch->relid = relid;
+		scratch->scratch = true;
+		scratch->valid = true;
+		uc_build(scratch, rel);
+		return scratch;
+	}
 	while (!t->valid)
 	{
 		uc_free(t);
@@ -366,7 +380,11 @@ uc_read_limit(UcCounter *c, pg_uuid_t *account)
 		return -1;
 	lifecycle_become_table_owner(c->counter_relid, &save);
 	rc = SPI_execute_plan(uc_counter_plan(c, &c->limit_plan,
-										  psprintf("SELECT %s::pg_catalog.int8 FROM %s WHERE %s OPERATOR(pg_catalog.=) $1",
+										  /*
+										   * FOR SHARE: waits for a change of the limit in progress,
+										   * whose guard then finds our slots to empty
+										   */
+										  psprintf("SELECT %s::pg_catalog.int8 FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 FOR SHARE",
 												   c->limit, c->counter, c->key),
 										  1, argtypes),
 						  values, NULL, false, 1);
@@ -396,9 +414,9 @@ uc_apply(UcCounter *c, pg_uuid_t *account, int64 delta, bool strict, int64 *limi
 {
 	static SPIPlanPtr fast = NULL;
 	static SPIPlanPtr rebalance = NULL;
-	Oid			types[6] = {TEXTOID, UUIDOID, INT2OID, INT8OID, INT8OID, INT4OID};
-	Datum		values[6];
-	char		nulls[6] = "      ";
+	Oid			types[7] = {TEXTOID, UUIDOID, INT2OID, INT8OID, INT8OID, INT4OID, BOOLOID};
+	Datum		values[7];
+	char		nulls[7] = "       ";
 	LifecycleUserSave save;
 	int64		lim;
 	int			rc;
@@ -415,13 +433,19 @@ uc_apply(UcCounter *c, pg_uuid_t *account, int64 delta, bool strict, int64 *limi
 	{
 		lifecycle_become_owner(&save);
 		rc = SPI_execute_plan(uc_keep(&fast,
-									  "UPDATE " LIFECYCLE_SCHEMA ".usage_counts SET n = n OPERATOR(pg_catalog.+) $4"
-									  " WHERE resource_type OPERATOR(pg_catalog.=) $1"
-									  " AND account_id OPERATOR(pg_catalog.=) $2 AND slot OPERATOR(pg_catalog.=) $3"
-									  " AND (cap IS NULL OR $4 OPERATOR(pg_catalog.<=) 0"
-									  " OR n OPERATOR(pg_catalog.+) $4 OPERATOR(pg_catalog.<=) cap)"
-									  /* the count with this change (the subquery sees the slot before it) */
-									  ,
+									  /*
+									   * Never waits: a slot locked by a rebalance (or by a
+									   * backend sharing it) sends us to the slow path
+									   * without holding it, so locks are always taken in
+									   * slot order there.
+									   */
+									  "UPDATE " LIFECYCLE_SCHEMA ".usage_counts u SET n = u.n OPERATOR(pg_catalog.+) $4"
+									  " WHERE u.ctid OPERATOR(pg_catalog.=) (SELECT c.ctid FROM " LIFECYCLE_SCHEMA ".usage_counts c"
+									  " WHERE c.resource_type OPERATOR(pg_catalog.=) $1"
+									  " AND c.account_id OPERATOR(pg_catalog.=) $2 AND c.slot OPERATOR(pg_catalog.=) $3"
+									  " AND (c.cap IS NULL OR $4 OPERATOR(pg_catalog.<=) 0"
+									  " OR c.n OPERATOR(pg_catalog.+) $4 OPERATOR(pg_catalog.<=) c.cap)"
+									  " FOR UPDATE SKIP LOCKED)",
 									  4, types),
 							  values, nulls, false, 0);
 		lifecycle_restore_user(&save);
@@ -435,10 +459,11 @@ uc_apply(UcCounter *c, pg_uuid_t *account, int64 delta, bool strict, int64 *limi
 	values[4] = Int64GetDatum(lim);
 	nulls[4] = lim < 0 ? 'n' : ' ';
 	values[5] = Int32GetDatum(UC_NSLOTS);
+	values[6] = BoolGetDatum(strict);	/* only metered decrements stop at zero */
 	lifecycle_become_owner(&save);
 	rc = SPI_execute_plan(uc_keep(&rebalance,
-								  "SELECT " LIFECYCLE_SCHEMA ".usage_rebalance($1, $2, $3, $4, $5, $6)",
-								  6, types),
+								  "SELECT " LIFECYCLE_SCHEMA ".usage_rebalance($1, $2, $3, $4, $5, $6, $7)",
+								  7, types),
 						  values, nulls, false, 0);
 	lifecycle_restore_user(&save);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
@@ -496,7 +521,7 @@ uc_mirror(UcCounter *c, pg_uuid_t *account, int64 total)
 						   psprintf("WITH l AS (SELECT %s AS k, %s AS v FROM %s WHERE %s OPERATOR(pg_catalog.=) $1"
 									" FOR NO KEY UPDATE SKIP LOCKED),"
 									" u AS (UPDATE %s t SET %s = $2 FROM l WHERE t.%s OPERATOR(pg_catalog.=) l.k"
-									" AND l.v IS DISTINCT FROM $2 RETURNING 1)"
+									" AND (l.v IS NULL OR l.v::pg_catalog.int8 OPERATOR(pg_catalog.<>) $2) RETURNING 1)"
 									" SELECT pg_catalog.count(*)::pg_catalog.int8 FROM l",
 									c->key, c->column, c->counter, c->key,
 									c->counter, c->column, c->key),
@@ -549,6 +574,9 @@ uc_mirror_soon(UcCounter *c, pg_uuid_t *account, int64 delta, int64 total)
 		uc_last.mine += delta;
 	if (recent && uc_last.burst)
 		return;
+	/* a transaction snapshot cannot lock a row others changed since: leave it to them */
+	if (IsolationUsesXactSnapshot())
+		return;
 	if (total < 0)
 		total = uc_total(c->resource, account);
 	uc_last.burst = same && total != uc_last.total + uc_last.mine;
@@ -592,7 +620,8 @@ uc_statement_deltas(UcTable *t, UcResource *r, TriggerData *td, int op, int *n)
 		r->delta[op] = SPI_prepare(uc_delta_sql(t, srccol, op), 0, NULL);
 		if (r->delta[op] == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(r->delta[op]);
+		if (!t->scratch)
+			SPI_keepplan(r->delta[op]);
 	}
 	lifecycle_become_table_owner(t->relid, &save);
 	rc = SPI_execute_plan(r->delta[op], NULL, NULL, true, 0);
@@ -617,7 +646,7 @@ static TupleTableSlot *
 uc_only_row(Tuplestorestate *ts, TupleDesc desc)
 {
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	int			ptr = tuplestore_alloc_read_pointer(ts, 0);
+	int			ptr = tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND);
 
 	tuplestore_select_read_pointer(ts, ptr);
 	tuplestore_rescan(ts);
@@ -720,6 +749,9 @@ usage_trigger(PG_FUNCTION_ARGS)
 	else if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
 		elog(ERROR, "could not register the transition tables");
 
+	t->busy++;
+	PG_TRY();
+	{
 	for (i = 0; i < t->nres; i++)
 	{
 		UcResource *r = &t->res[i];
@@ -742,6 +774,12 @@ usage_trigger(PG_FUNCTION_ARGS)
 		for (k = 0; k < n; k++)
 			uc_mirror_soon(&r->c, &d[k].account, d[k].delta, totals[k]);
 	}
+	}
+	PG_FINALLY();
+	{
+		t->busy--;
+	}
+	PG_END_TRY();
 	if (o)
 		ExecDropSingleTupleTableSlot(o);
 	if (nw)
@@ -766,10 +804,151 @@ uc_int_value(Datum d, Oid type)
 }
 
 /*
- * BEFORE INSERT OR UPDATE of a counter table.  Arguments: per resource its
- * name, the counter column's and the limit column's attribute numbers (0:
- * none).  Counter columns are written only by pg_lifecycle; a changed limit
- * empties the caps, so the next increase checks the new limit.
+ * What the guard of a counter table watches, from lifecycle.usage_resources
+ * (not from its trigger's arguments, which anyone could write), resolved by
+ * column name; cached per table until the table or the configuration
+ * changes (both invalidate the table's relcache entry).
+ */
+typedef struct UcGuardCol
+{
+	char	   *resource;
+	AttrNumber	counter;
+	AttrNumber	limit;			/* 0: none */
+} UcGuardCol;
+
+typedef struct UcGuard
+{
+	Oid			relid;
+	bool		valid;
+	MemoryContext cxt;
+	AttrNumber	key;
+	int			n;
+	UcGuardCol *cols;
+} UcGuard;
+
+static HTAB *uc_guard_cache = NULL;
+
+static void
+uc_guard_invalidate(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	UcGuard    *g;
+
+	hash_seq_init(&status, uc_guard_cache);
+	while ((g = hash_seq_search(&status)) != NULL)
+		if (relid == InvalidOid || g->relid == relid)
+			g->valid = false;
+}
+
+static UcGuard *
+uc_guard_lookup(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	LifecycleUserSave save;
+	MemoryContext old;
+	UcGuard    *g;
+	bool		found;
+	uint64		i;
+	int			rc;
+
+	if (uc_guard_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(UcGuard);
+		ctl.hcxt = TopMemoryContext;
+		uc_guard_cache = hash_create("pg_lifecycle counter tables", 16, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(uc_guard_invalidate, (Datum) 0);
+	}
+	g = hash_search(uc_guard_cache, &relid, HASH_ENTER, &found);
+	if (!found)
+		memset(g, 0, sizeof(UcGuard));
+	g->relid = relid;
+	if (g->valid)
+		return g;
+	if (g->cxt)
+		MemoryContextDelete(g->cxt);
+	g->cxt = NULL;
+	g->n = 0;
+	lifecycle_become_owner(&save);
+	rc = SPI_execute_with_args("SELECT resource_type, counter_column, limit_column FROM "
+							   LIFECYCLE_SCHEMA ".usage_resources"
+							   " WHERE counter_table OPERATOR(pg_catalog.=) $1 ORDER BY 1",
+							   1, types, values, NULL, false, 0);
+	lifecycle_restore_user(&save);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading lifecycle.usage_resources failed: %s", SPI_result_code_string(rc));
+	g->cxt = AllocSetContextCreate(CacheMemoryContext, "pg_lifecycle counter table",
+								   ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(g->cxt);
+	g->key = uc_key_attnum(rel);
+	g->cols = palloc0(sizeof(UcGuardCol) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		char	   *limit = SPI_getvalue(tup, SPI_tuptable->tupdesc, 3);
+		UcGuardCol *c = &g->cols[g->n];
+
+		c->resource = pstrdup(SPI_getvalue(tup, SPI_tuptable->tupdesc, 1));
+		c->counter = get_attnum(relid, SPI_getvalue(tup, SPI_tuptable->tupdesc, 2));
+		c->limit = limit ? get_attnum(relid, limit) : 0;
+		if (c->limit == InvalidAttrNumber)
+			c->limit = 0;
+		if (c->counter != InvalidAttrNumber)
+			g->n++;
+	}
+	MemoryContextSwitchTo(old);
+	g->valid = true;
+	return g;
+}
+
+static bool
+uc_same(HeapTuple a, HeapTuple b, AttrNumber attnum, TupleDesc desc)
+{
+	bool		anull,
+				bnull;
+	Datum		av = heap_getattr(a, attnum, desc, &anull);
+	Datum		bv = heap_getattr(b, attnum, desc, &bnull);
+	Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
+
+	if (anull || bnull)
+		return anull == bnull;
+	return datum_image_eq(av, bv, att->attbyval, att->attlen);
+}
+
+/* The account's limit changed (or its row came): the next increase checks it. */
+static void
+uc_limit_changed(const char *resource, Datum account, bool unlimited)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[3] = {TEXTOID, UUIDOID, BOOLOID};
+	Datum		values[3];
+	LifecycleUserSave save;
+	int			rc;
+
+	values[0] = CStringGetTextDatum(resource);
+	values[1] = account;
+	values[2] = BoolGetDatum(unlimited);
+	lifecycle_become_owner(&save);
+	rc = SPI_execute_plan(uc_keep(&plan,
+								  "UPDATE " LIFECYCLE_SCHEMA ".usage_counts SET cap = CASE WHEN $3 THEN NULL"
+								  " ELSE " UC_NO_ROOM " END WHERE resource_type OPERATOR(pg_catalog.=) $1"
+								  " AND account_id OPERATOR(pg_catalog.=) $2", 3, types),
+						  values, NULL, false, 0);
+	lifecycle_restore_user(&save);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "updating lifecycle.usage_counts failed: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * AFTER INSERT OR UPDATE of a counter table, FOR EACH ROW: it sees the row
+ * as written, after every BEFORE trigger.  Counter columns are written only
+ * by pg_lifecycle; a new row or a changed limit empties the caps of the
+ * account, so the next increase checks the limit as it is now.
  */
 PG_FUNCTION_INFO_V1(usage_guard);
 Datum
@@ -778,93 +957,58 @@ usage_guard(PG_FUNCTION_ARGS)
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	TupleDesc	desc;
 	HeapTuple	newtup;
-	AttrNumber	key;
+	UcGuard    *g;
 	int			i;
-	bool		connected = false;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
-		!TRIGGER_FIRED_BEFORE(td->tg_event) || td->tg_trigger->tgnargs % 3 != 0)
+		!TRIGGER_FIRED_AFTER(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("usage_guard: must be fired BEFORE ... FOR EACH ROW with its arguments"),
+				 errmsg("usage_guard: must be fired AFTER INSERT OR UPDATE ... FOR EACH ROW"),
 				 errhint("This trigger is installed by lifecycle.track_usage(); do not create it by hand.")));
-	newtup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 	if (uc_writing)
-		return PointerGetDatum(newtup);
+		return PointerGetDatum(NULL);
+	newtup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 	desc = RelationGetDescr(td->tg_relation);
-	for (i = 0; i < td->tg_trigger->tgnargs; i += 3)
+	SPI_connect();
+	g = uc_guard_lookup(td->tg_relation);
+	for (i = 0; i < g->n; i++)
 	{
-		const char *resource = td->tg_trigger->tgargs[i];
-		AttrNumber	col = atoi(td->tg_trigger->tgargs[i + 1]);
-		AttrNumber	lim = atoi(td->tg_trigger->tgargs[i + 2]);
-		bool		nnull,
-					onull;
-		Datum		nv = heap_getattr(newtup, col, desc, &nnull);
+		UcGuardCol *c = &g->cols[i];
+		Form_pg_attribute att = TupleDescAttr(desc, c->counter - 1);
+		bool		isnull;
+		Datum		v = heap_getattr(newtup, c->counter, desc, &isnull);
+		bool		limit_changed;
 
-		if (col <= 0 || col > desc->natts)
+		if (TRIGGER_FIRED_BY_INSERT(td->tg_event) ?
+			(!isnull && uc_int_value(v, att->atttypid) != 0) :
+			!uc_same(td->tg_trigtuple, newtup, c->counter, desc))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("column \"%s\" of \"%s\" is kept by pg_lifecycle",
+							NameStr(att->attname), RelationGetRelationName(td->tg_relation)),
+					 TRIGGER_FIRED_BY_INSERT(td->tg_event) ?
+					 errdetail("It counts usage resource \"%s\"; a new row starts at 0.", c->resource) :
+					 errdetail("It counts usage resource \"%s\".", c->resource),
+					 TRIGGER_FIRED_BY_INSERT(td->tg_event) ?
+					 errhint("Leave the column out of the INSERT.") :
+					 errhint("Counts change with the data; to repair drift run lifecycle.sync_usage_counters().")));
+		if (c->limit == 0 || g->key <= 0)
 			continue;
-		if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		heap_getattr(newtup, c->limit, desc, &isnull);
+		limit_changed = TRIGGER_FIRED_BY_INSERT(td->tg_event) ? !isnull :
+			!uc_same(td->tg_trigtuple, newtup, c->limit, desc);
+		if (limit_changed)
 		{
-			if (!nnull && uc_int_value(nv, TupleDescAttr(desc, col - 1)->atttypid) != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("column \"%s\" of \"%s\" is kept by pg_lifecycle",
-								NameStr(TupleDescAttr(desc, col - 1)->attname),
-								RelationGetRelationName(td->tg_relation)),
-						 errdetail("It counts usage resource \"%s\"; a new row starts at 0.", resource),
-						 errhint("Leave the column out of the INSERT.")));
-			continue;
-		}
-		{
-			Datum		ov = heap_getattr(td->tg_trigtuple, col, desc, &onull);
-			Form_pg_attribute att = TupleDescAttr(desc, col - 1);
+			bool		knull;
+			Datum		key = heap_getattr(newtup, g->key, desc, &knull);
 
-			if (onull != nnull || (!nnull && !datum_image_eq(ov, nv, att->attbyval, att->attlen)))
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("column \"%s\" of \"%s\" is kept by pg_lifecycle",
-								NameStr(att->attname), RelationGetRelationName(td->tg_relation)),
-						 errdetail("It counts usage resource \"%s\".", resource),
-						 errhint("Counts change with the data; to repair drift run lifecycle.sync_usage_counters().")));
-		}
-		if (lim > 0 && lim <= desc->natts)
-		{
-			bool		lonull,
-						lnnull;
-			Datum		lo = heap_getattr(td->tg_trigtuple, lim, desc, &lonull);
-			Datum		ln = heap_getattr(newtup, lim, desc, &lnnull);
-			Form_pg_attribute latt = TupleDescAttr(desc, lim - 1);
-
-			if (lonull != lnnull || (!lnnull && !datum_image_eq(lo, ln, latt->attbyval, latt->attlen)))
-			{
-				Oid			types[3] = {TEXTOID, UUIDOID, BOOLOID};
-				Datum		values[3];
-				bool		knull;
-				LifecycleUserSave save;
-
-				key = uc_key_attnum(td->tg_relation);
-				if (key <= 0)
-					continue;
-				values[0] = CStringGetTextDatum(resource);
-				values[1] = heap_getattr(newtup, key, desc, &knull);
-				values[2] = BoolGetDatum(lnnull);
-				if (knull)
-					continue;
-				if (!connected)
-					SPI_connect();
-				connected = true;
-				lifecycle_become_owner(&save);
-				lifecycle_spi_exec("UPDATE " LIFECYCLE_SCHEMA ".usage_counts SET cap = CASE WHEN $3 THEN NULL"
-								   " ELSE " UC_NO_ROOM " END WHERE resource_type OPERATOR(pg_catalog.=) $1"
-								   " AND account_id OPERATOR(pg_catalog.=) $2",
-								   SPI_OK_UPDATE, 3, types, values, NULL);
-				lifecycle_restore_user(&save);
-			}
+			if (!knull)
+				uc_limit_changed(c->resource, key, isnull);
 		}
 	}
-	if (connected)
-		SPI_finish();
-	return PointerGetDatum(newtup);
+	SPI_finish();
+	return PointerGetDatum(NULL);
 }
 
 /* ---------- configuration and the SQL-callable functions ---------- */
@@ -945,8 +1089,8 @@ uc_counter_of(UcDef *d)
 }
 
 /* Lowering or repairing counts: the counter table's owner, or a role that bypasses RLS. */
-static void
-uc_check_admin(Oid counter_relid, const char *funcname)
+static bool
+uc_is_admin(Oid counter_relid)
 {
 	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(counter_relid));
 	Oid			owner;
@@ -955,7 +1099,25 @@ uc_check_admin(Oid counter_relid, const char *funcname)
 		elog(ERROR, "cache lookup failed for relation %u", counter_relid);
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
-	if (has_privs_of_role(GetUserId(), owner) || has_bypassrls_privilege(GetUserId()))
+	return has_privs_of_role(GetUserId(), owner) || has_bypassrls_privilege(GetUserId());
+}
+
+/* Recounting needs a snapshot taken after the source tables are locked. */
+static void
+uc_check_snapshot(const char *funcname)
+{
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("%s cannot run in a REPEATABLE READ or SERIALIZABLE transaction", funcname),
+				 errdetail("It counts rows after locking the tables against writers; the transaction's snapshot is older than the lock."),
+				 errhint("Run it in a READ COMMITTED transaction (the default).")));
+}
+
+static void
+uc_check_admin(Oid counter_relid, const char *funcname)
+{
+	if (uc_is_admin(counter_relid))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -965,16 +1127,21 @@ uc_check_admin(Oid counter_relid, const char *funcname)
 			 errhint("Call it from a trusted context: the service role, pg_cron, or the table's owner.")));
 }
 
-/* Can the caller see the account, with its privileges and RLS? */
+/*
+ * Can the caller see the account, with its privileges and RLS?  to_write:
+ * could it also update the row (FOR KEY SHARE needs the UPDATE privilege
+ * and passes the UPDATE policies; the weakest lock, taken by foreign keys
+ * too, so concurrent writers of the account do not wait for it).
+ */
 static bool
-uc_caller_sees(UcCounter *c, pg_uuid_t *account)
+uc_caller_sees(UcCounter *c, pg_uuid_t *account, bool to_write)
 {
 	Oid			types[1] = {UUIDOID};
 	Datum		values[1] = {UUIDPGetDatum(account)};
 	int			rc;
 
-	rc = SPI_execute_with_args(psprintf("SELECT 1 FROM %s WHERE %s OPERATOR(pg_catalog.=) $1",
-										c->counter, c->key),
+	rc = SPI_execute_with_args(psprintf("SELECT 1 FROM %s WHERE %s OPERATOR(pg_catalog.=) $1%s",
+										c->counter, c->key, to_write ? " FOR KEY SHARE" : ""),
 							   1, types, values, NULL, false, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "reading the account failed: %s", SPI_result_code_string(rc));
@@ -1018,10 +1185,19 @@ uc_sync_one(UcDef *d, pg_uuid_t *account, bool recount)
 	values[4] = BoolGetDatum(d->limit != NULL);
 	if (recount && OidIsValid(d->source_relid))
 	{
-		Relation	src = relation_open(d->source_relid, ShareLock);
+		Relation	src;
 		AttrNumber	deleted_at = get_attnum(d->source_relid, "deleted_at");
 		const char *col = quote_identifier(d->source_column);
 		Datum		actual[2];
+		List	   *parts = find_all_inheritors(d->source_relid, ShareLock, NULL);
+
+		/*
+		 * The table and its partitions, locked against writers (a write
+		 * straight into a partition does not lock the root's rows), then
+		 * counted with a snapshot taken after the lock.
+		 */
+		(void) parts;
+		src = relation_open(d->source_relid, NoLock);
 
 		if (get_attnum(d->source_relid, d->source_column) == InvalidAttrNumber)
 			ereport(ERROR,
@@ -1037,7 +1213,7 @@ uc_sync_one(UcDef *d, pg_uuid_t *account, bool recount)
 											" GROUP BY 1) x",
 											col, lifecycle_qualified_name(src), col,
 											deleted_at > 0 ? " AND t.deleted_at IS NULL" : "", col),
-								   1, types + 3, values + 3, nulls + 3, true, 1);
+								   1, types + 3, values + 3, nulls + 3, false, 1);
 		lifecycle_restore_user(&save);
 		relation_close(src, NoLock);
 		if (rc != SPI_OK_SELECT || SPI_processed != 1)
@@ -1107,12 +1283,13 @@ uc_sync_one(UcDef *d, pg_uuid_t *account, bool recount)
 											" (SELECT c.%s AS k, COALESCE(x.n, 0) AS n FROM %s c"
 											" LEFT JOIN ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS x(a, n) ON x.a OPERATOR(pg_catalog.=) c.%s"
 											" WHERE $4 IS NULL OR c.%s OPERATOR(pg_catalog.=) $4) v"
-											" WHERE t.%s OPERATOR(pg_catalog.=) v.k AND t.%s IS DISTINCT FROM v.n"
+											" WHERE t.%s OPERATOR(pg_catalog.=) v.k"
+											" AND (t.%s IS NULL OR t.%s::pg_catalog.int8 OPERATOR(pg_catalog.<>) v.n)"
 											" RETURNING t.%s AS k)"
 											" SELECT pg_catalog.count(*)::pg_catalog.int8 FROM"
 											" (SELECT m.k FROM m UNION SELECT pg_catalog.unnest($5)) z",
 											c->counter, c->column, c->key, c->counter, c->key, c->key,
-											c->key, c->column, c->key),
+											c->key, c->column, c->column, c->key),
 								   5, types, values, nulls, false, 0);
 	}
 	PG_FINALLY();
@@ -1153,13 +1330,24 @@ uc_sync(FunctionCallInfo fcinfo, bool recount)
 	ListCell   *lc;
 	int			corrected = 0;
 
+	List	   *mine = NIL;
+	int			nest;
+
+	uc_check_snapshot(recount ? "sync_usage_counters" : "refresh_usage_counters");
 	SPI_connect();
+	nest = lifecycle_pin_search_path();
 	defs = uc_defs(NULL);
+	/* the resources whose counter tables the caller administers */
 	foreach(lc, defs)
-		uc_check_admin(((UcDef *) lfirst(lc))->counter_relid,
+		if (uc_is_admin(((UcDef *) lfirst(lc))->counter_relid))
+			mine = lappend(mine, lfirst(lc));
+	if (defs != NIL && mine == NIL)
+		uc_check_admin(((UcDef *) linitial(defs))->counter_relid,
 					   recount ? "sync_usage_counters" : "refresh_usage_counters");
-	foreach(lc, defs)
+	foreach(lc, mine)
 		corrected += uc_sync_one(lfirst(lc), account, recount);
+	memset(&uc_last, 0, sizeof(uc_last));	/* counts changed behind the mirror's back */
+	lifecycle_unpin_search_path(nest);
 	SPI_finish();
 	PG_RETURN_INT32(corrected);
 }
@@ -1256,6 +1444,7 @@ uc_change(FunctionCallInfo fcinfo, bool up)
 	int64		lim;
 	int64		total;
 	int64		blocked;
+	int			nest;
 
 	uc_null_args(fcinfo, 3, up ? "lifecycle.increment_usage_counter(account_id, 'ai_requests', 1)" :
 				 "lifecycle.decrement_usage_counter(account_id, 'ai_requests', 1)");
@@ -1263,21 +1452,31 @@ uc_change(FunctionCallInfo fcinfo, bool up)
 	resource = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	amount = uc_amount_arg(fcinfo);
 	SPI_connect();
+	nest = lifecycle_pin_search_path();
 	d = uc_def(resource);
 	uc_check_metered(d, up ? "increment_usage_counter()" : "decrement_usage_counter()");
 	c = uc_counter_of(d);
 	if (!up)
 		uc_check_admin(d->counter_relid, "decrement_usage_counter");
-	if (!uc_caller_sees(c, account))
+	if (pg_class_aclcheck(d->counter_relid, GetUserId(), ACL_UPDATE) != ACLCHECK_OK &&
+		pg_attribute_aclcheck_all(d->counter_relid, GetUserId(), ACL_UPDATE, ACLMASK_ANY) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to meter usage of accounts in %s", c->counter),
+				 errdetail("Metering usage needs the right to update the account's row (UPDATE privilege and policies); reading it is not enough."),
+				 errhint("Meter from a role that may update %s, such as service_role.", c->counter)));
+	if (!uc_caller_sees(c, account, true))
 		uc_account_not_found(c, account);
 	blocked = uc_apply(c, account, up ? amount : -(int64) amount, !up, &lim, &total);
 	if (blocked >= 0)
 	{
+		lifecycle_unpin_search_path(nest);
 		SPI_finish();
 		PG_RETURN_BOOL(false);
 	}
 	uc_ledger(account, resource, up ? amount : -amount);
 	uc_mirror_soon(c, account, up ? amount : -(int64) amount, total);
+	lifecycle_unpin_search_path(nest);
 	SPI_finish();
 	PG_RETURN_BOOL(true);
 }
@@ -1309,11 +1508,13 @@ reset_usage_counter(PG_FUNCTION_ARGS)
 	LifecycleUserSave save;
 	bool		isnull;
 	int			rc;
+	int			nest;
 	int64		nonzero;
 
 	uc_null_args(fcinfo, 1, "lifecycle.reset_usage_counter('ai_requests')");
 	resource = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	SPI_connect();
+	nest = lifecycle_pin_search_path();
 	d = uc_def(resource);
 	uc_check_metered(d, "reset_usage_counter()");
 	uc_check_admin(d->counter_relid, "reset_usage_counter");
@@ -1340,6 +1541,8 @@ reset_usage_counter(PG_FUNCTION_ARGS)
 					   SPI_OK_UPDATE, 3, types, values, nulls);
 	lifecycle_restore_user(&save);
 	(void) uc_sync_one(d, account, false);
+	memset(&uc_last, 0, sizeof(uc_last));
+	lifecycle_unpin_search_path(nest);
 	SPI_finish();
 	PG_RETURN_INT32((int32) nonzero);
 }
@@ -1354,11 +1557,13 @@ calculate_account_usage(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	bool		seen = false;
 	UcCounter  *last = NULL;
+	int			nest;
 
 	uc_null_args(fcinfo, 1, "lifecycle.calculate_account_usage(account_id)");
 	account = PG_GETARG_UUID_P(0);
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
+	nest = lifecycle_pin_search_path();
 	defs = uc_defs(NULL);
 	foreach(lc, defs)
 	{
@@ -1369,7 +1574,7 @@ calculate_account_usage(PG_FUNCTION_ARGS)
 		int64		lim;
 
 		last = c;
-		if (!uc_caller_sees(c, account))
+		if (!uc_caller_sees(c, account, false))
 			continue;
 		seen = true;
 		values[0] = CStringGetTextDatum(d->resource);
@@ -1406,6 +1611,7 @@ calculate_account_usage(PG_FUNCTION_ARGS)
 	}
 	if (!seen && last != NULL)
 		uc_account_not_found(last, account);
+	lifecycle_unpin_search_path(nest);
 	SPI_finish();
 	return (Datum) 0;
 }
@@ -1434,22 +1640,20 @@ uc_column_type(Relation rel, const char *column, const char *argname)
 	return get_atttype(RelationGetRelid(rel), attnum);
 }
 
-/* Install (or rebuild, or drop) the guard of a counter table from the configuration. */
+/* Install (or drop) the guard of a counter table, as the configuration says. */
 static void
 uc_install_guard(Oid counter_relid)
 {
 	Oid			types[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(counter_relid)};
 	LifecycleUserSave save;
-	StringInfoData args;
 	char	   *qual;
-	uint64		i;
 	int			rc;
 
 	lifecycle_become_owner(&save);
-	rc = SPI_execute_with_args("SELECT resource_type, counter_column, limit_column FROM "
-							   LIFECYCLE_SCHEMA ".usage_resources WHERE counter_table OPERATOR(pg_catalog.=) $1"
-							   " ORDER BY 1", 1, types, values, NULL, false, 0);
+	rc = SPI_execute_with_args("SELECT 1 FROM " LIFECYCLE_SCHEMA ".usage_resources"
+							   " WHERE counter_table OPERATOR(pg_catalog.=) $1",
+							   1, types, values, NULL, false, 1);
 	lifecycle_restore_user(&save);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "reading lifecycle.usage_resources failed: %s", SPI_result_code_string(rc));
@@ -1460,23 +1664,14 @@ uc_install_guard(Oid counter_relid)
 		if (OidIsValid(get_trigger_oid(counter_relid, UC_GUARD, true)))
 			lifecycle_spi_exec(psprintf("DROP TRIGGER " UC_GUARD " ON %s", qual),
 							   SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-		return;
 	}
-	initStringInfo(&args);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		char	   *limit = SPI_getvalue(tup, SPI_tuptable->tupdesc, 3);
-
-		appendStringInfo(&args, "%s%s, '%d', '%d'", i ? ", " : "",
-						 quote_literal_cstr(SPI_getvalue(tup, SPI_tuptable->tupdesc, 1)),
-						 get_attnum(counter_relid, SPI_getvalue(tup, SPI_tuptable->tupdesc, 2)),
-						 limit ? get_attnum(counter_relid, limit) : 0);
-	}
-	lifecycle_spi_exec(psprintf("CREATE OR REPLACE TRIGGER " UC_GUARD " BEFORE INSERT OR UPDATE ON %s"
-								" FOR EACH ROW EXECUTE FUNCTION " LIFECYCLE_SCHEMA ".usage_guard(%s)",
-								qual, args.data),
-					   SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	else
+		lifecycle_spi_exec(psprintf("CREATE OR REPLACE TRIGGER " UC_GUARD " AFTER INSERT OR UPDATE ON %s"
+									" FOR EACH ROW EXECUTE FUNCTION " LIFECYCLE_SCHEMA ".usage_guard()",
+									qual),
+						   SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	/* the configuration changed: guards read it again */
+	CacheInvalidateRelcacheByRelid(counter_relid);
 }
 
 /* Install or drop the triggers of a source table (and its partitions). */
@@ -1567,6 +1762,7 @@ track_usage(PG_FUNCTION_ARGS)
 				 errmsg("source_table and source_column go together"),
 				 errhint("Give both to count a table's rows, or neither (source_table => NULL) for metered usage.")));
 
+	uc_check_snapshot("track_usage");
 	counter = lifecycle_open_owned_table(counter_relid, ShareRowExclusiveLock, "track_usage");
 	if (RelationGetNamespace(counter) == lifecycle_nsp)
 		ereport(ERROR,
@@ -1625,6 +1821,13 @@ track_usage(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("cannot count the rows of \"%s\", a table of pg_lifecycle itself",
 							RelationGetRelationName(source))));
+		if (RelationGetForm(source)->relkind != RELKIND_PARTITIONED_TABLE &&
+			has_subclass(source_relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("\"%s\" has inheritance children", RelationGetRelationName(source)),
+					 errdetail("Rows written straight into a child table would not be counted."),
+					 errhint("Use declarative partitioning, or count each table as its own resource.")));
 		srctype = getBaseType(uc_column_type(source, source_column, "source_column"));
 		if (srctype != keytype)
 			ereport(ERROR,

@@ -124,11 +124,12 @@ RETURNS trigger AS 'MODULE_PATHNAME', 'usage_guard' LANGUAGE C;
 
 -- Share out what is left of a limit among the slots of one count and add
 -- delta to slot own.  Returns NULL when done; otherwise the count that
--- stopped it (the limit would be passed, or the count would go below zero)
--- and nothing is changed.  Internal: run by pg_lifecycle as the extension's
--- owner, when a writer's slot has no room left.
+-- stopped it (the limit would be passed, or, with floor_zero, the count
+-- would go below zero) and nothing is changed.  Internal: run by
+-- pg_lifecycle as the extension's owner, when a writer's slot has no room
+-- left.
 CREATE FUNCTION lifecycle.usage_rebalance(res text, acct uuid, own smallint, delta bigint,
-                                          lim bigint, nslots integer)
+                                          lim bigint, nslots integer, floor_zero boolean)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -145,7 +146,7 @@ BEGIN
         SELECT u.n FROM lifecycle.usage_counts u
          WHERE u.resource_type = res AND u.account_id = acct
          ORDER BY u.slot FOR UPDATE) c;
-    IF total + delta < 0 OR (lim IS NOT NULL AND delta > 0 AND total + delta > lim) THEN
+    IF (floor_zero AND total + delta < 0) OR (lim IS NOT NULL AND delta > 0 AND total + delta > lim) THEN
         RETURN total;
     END IF;
     room := CASE WHEN lim IS NULL THEN NULL ELSE greatest(lim - total - delta, 0) END;
@@ -157,7 +158,7 @@ BEGIN
     RETURN NULL;
 END
 $$;
-REVOKE ALL ON FUNCTION lifecycle.usage_rebalance(text, uuid, smallint, bigint, bigint, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION lifecycle.usage_rebalance(text, uuid, smallint, bigint, bigint, integer, boolean) FROM PUBLIC;
 
 -- Forget resources whose tables are dropped.
 CREATE FUNCTION lifecycle.usage_forget_dropped()
