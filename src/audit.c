@@ -665,22 +665,6 @@ au_single_plan(void)
 	return plan;
 }
 
-/* The one row of a transition table, without moving others' read position. */
-static TupleTableSlot *
-au_only_row(Tuplestorestate *ts, TupleDesc desc)
-{
-	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	int			ptr = tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND);
-
-	tuplestore_select_read_pointer(ts, ptr);
-	tuplestore_rescan(ts);
-	if (!tuplestore_gettupleslot(ts, true, false, slot))
-		elog(ERROR, "transition table is empty");
-	tuplestore_select_read_pointer(ts, 0);
-	slot_getallattrs(slot);
-	return slot;
-}
-
 /* A row as the log holds it: to_jsonb(row) - leave || add. */
 static Datum
 au_row_jsonb(AuTable *t, TupleTableSlot *slot, Datum leave, Datum add)
@@ -724,8 +708,8 @@ static void
 au_record_single(AuTable *t, TriggerData *td, AuOp op)
 {
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
-	TupleTableSlot *o = op == AU_INSERT ? NULL : au_only_row(td->tg_oldtable, desc);
-	TupleTableSlot *n = op == AU_DELETE ? NULL : au_only_row(td->tg_newtable, desc);
+	TupleTableSlot *o = op == AU_INSERT ? NULL : lifecycle_only_row(td->tg_oldtable, desc);
+	TupleTableSlot *n = op == AU_DELETE ? NULL : lifecycle_only_row(td->tg_newtable, desc);
 	TupleTableSlot *keyrow = n ? n : o;
 	Datum		ctx[8],
 				values[13];

@@ -50,6 +50,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -402,6 +403,48 @@ uc_read_limit(UcCounter *c, pg_uuid_t *account)
 }
 
 /*
+ * The slot was locked, full or missing.  Wait for it, in a subtransaction:
+ * when a rebalance held it, it now has room and the change is made; when
+ * it has none, rolling the subtransaction back lets go of the slot (the
+ * wait locked it) before the rebalance locks every slot in order, so two
+ * writers never hold slots out of order.
+ */
+static bool
+uc_wait_for_slot(Datum *values, char *nulls, Oid *types)
+{
+	static SPIPlanPtr plan = NULL;
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	LifecycleUserSave save;
+	SPIPlanPtr	p;
+	bool		done;
+	int			rc;
+
+	p = uc_keep(&plan,
+				"UPDATE " LIFECYCLE_SCHEMA ".usage_counts SET n = n OPERATOR(pg_catalog.+) $4"
+				" WHERE resource_type OPERATOR(pg_catalog.=) $1"
+				" AND account_id OPERATOR(pg_catalog.=) $2 AND slot OPERATOR(pg_catalog.=) $3"
+				" AND (cap IS NULL OR $4 OPERATOR(pg_catalog.<=) 0"
+				" OR n OPERATOR(pg_catalog.+) $4 OPERATOR(pg_catalog.<=) cap)",
+				4, types);
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	lifecycle_become_owner(&save);
+	rc = SPI_execute_plan(p, values, nulls, false, 0);
+	lifecycle_restore_user(&save);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "updating lifecycle.usage_counts failed: %s", SPI_result_code_string(rc));
+	done = SPI_processed == 1;
+	if (done)
+		ReleaseCurrentSubTransaction();
+	else
+		RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	return done;
+}
+
+/*
  * Add delta to the count of (resource, account).  Returns -1 when done;
  * otherwise the count that stopped it (the limit would be passed, or a
  * decrement would go below zero) and nothing changed.  strict: take the
@@ -431,14 +474,12 @@ uc_apply(UcCounter *c, pg_uuid_t *account, int64 delta, bool strict, int64 *limi
 	*total_out = -1;
 	if (!strict)
 	{
+		/*
+		 * First without waiting: a slot that is locked (by a rebalance, or by
+		 * a backend sharing it), full or missing is not touched.
+		 */
 		lifecycle_become_owner(&save);
 		rc = SPI_execute_plan(uc_keep(&fast,
-									  /*
-									   * Never waits: a slot locked by a rebalance (or by a
-									   * backend sharing it) sends us to the slow path
-									   * without holding it, so locks are always taken in
-									   * slot order there.
-									   */
 									  "UPDATE " LIFECYCLE_SCHEMA ".usage_counts u SET n = u.n OPERATOR(pg_catalog.+) $4"
 									  " WHERE u.ctid OPERATOR(pg_catalog.=) (SELECT c.ctid FROM " LIFECYCLE_SCHEMA ".usage_counts c"
 									  " WHERE c.resource_type OPERATOR(pg_catalog.=) $1"
@@ -453,6 +494,8 @@ uc_apply(UcCounter *c, pg_uuid_t *account, int64 delta, bool strict, int64 *limi
 			elog(ERROR, "updating lifecycle.usage_counts failed: %s", SPI_result_code_string(rc));
 		if (SPI_processed == 1)
 			return -1;			/* the total is read only if it is mirrored */
+		if (uc_wait_for_slot(values, nulls, types))
+			return -1;
 	}
 	lim = uc_read_limit(c, account);
 	*limit_out = lim;
@@ -642,21 +685,6 @@ uc_statement_deltas(UcTable *t, UcResource *r, TriggerData *td, int op, int *n)
 	return d;
 }
 
-static TupleTableSlot *
-uc_only_row(Tuplestorestate *ts, TupleDesc desc)
-{
-	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	int			ptr = tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND);
-
-	tuplestore_select_read_pointer(ts, ptr);
-	tuplestore_rescan(ts);
-	if (!tuplestore_gettupleslot(ts, true, false, slot))
-		elog(ERROR, "transition table is empty");
-	tuplestore_select_read_pointer(ts, 0);
-	slot_getallattrs(slot);
-	return slot;
-}
-
 /* Is the row counted, and for which account? */
 static bool
 uc_row_account(UcTable *t, UcResource *r, TupleTableSlot *slot, pg_uuid_t *account)
@@ -742,9 +770,9 @@ usage_trigger(PG_FUNCTION_ARGS)
 	if (nold <= 1 && nnew <= 1)
 	{
 		if (td->tg_oldtable && nold == 1)
-			o = uc_only_row(td->tg_oldtable, RelationGetDescr(td->tg_relation));
+			o = lifecycle_only_row(td->tg_oldtable, RelationGetDescr(td->tg_relation));
 		if (td->tg_newtable && nnew == 1)
-			nw = uc_only_row(td->tg_newtable, RelationGetDescr(td->tg_relation));
+			nw = lifecycle_only_row(td->tg_newtable, RelationGetDescr(td->tg_relation));
 	}
 	else if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
 		elog(ERROR, "could not register the transition tables");
@@ -1092,14 +1120,8 @@ uc_counter_of(UcDef *d)
 static bool
 uc_is_admin(Oid counter_relid)
 {
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(counter_relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", counter_relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return has_privs_of_role(GetUserId(), owner) || has_bypassrls_privilege(GetUserId());
+	return has_privs_of_role(GetUserId(), lifecycle_table_owner(counter_relid)) ||
+		has_bypassrls_privilege(GetUserId());
 }
 
 /* Recounting needs a snapshot taken after the source tables are locked. */

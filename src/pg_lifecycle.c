@@ -18,6 +18,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -27,6 +28,7 @@
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/syscache.h"
+#include "utils/tuplestore.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -167,8 +169,8 @@ lifecycle_become_owner(LifecycleUserSave *save)
  * the table's triggers then run with its owner's rights, never with the
  * extension owner's, and the owner's access is not limited by its RLS.
  */
-void
-lifecycle_become_table_owner(Oid relid, LifecycleUserSave *save)
+Oid
+lifecycle_table_owner(Oid relid)
 {
 	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	Oid			owner;
@@ -177,6 +179,14 @@ lifecycle_become_table_owner(Oid relid, LifecycleUserSave *save)
 		elog(ERROR, "cache lookup failed for relation %u", relid);
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
+	return owner;
+}
+
+void
+lifecycle_become_table_owner(Oid relid, LifecycleUserSave *save)
+{
+	Oid			owner = lifecycle_table_owner(relid);
+
 	GetUserIdAndSecContext(&save->userid, &save->sec_context);
 	SetUserIdAndSecContext(owner,
 						   save->sec_context | SECURITY_LOCAL_USERID_CHANGE |
@@ -227,4 +237,23 @@ lifecycle_spi_exec(const char *sql, int expected, int nargs,
 	if (rc != expected)
 		elog(ERROR, "SPI_execute failed (%s) for: %s",
 			 SPI_result_code_string(rc), sql);
+}
+
+/*
+ * The one row of a statement's transition table, without moving the read
+ * position others (the executor, other triggers) use.
+ */
+TupleTableSlot *
+lifecycle_only_row(Tuplestorestate *ts, TupleDesc desc)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	int			ptr = tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND);
+
+	tuplestore_select_read_pointer(ts, ptr);
+	tuplestore_rescan(ts);
+	if (!tuplestore_gettupleslot(ts, true, false, slot))
+		elog(ERROR, "transition table is empty");
+	tuplestore_select_read_pointer(ts, 0);
+	slot_getallattrs(slot);
+	return slot;
 }

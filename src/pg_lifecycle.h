@@ -10,7 +10,9 @@
 
 #include "postgres.h"
 
+#include "executor/tuptable.h"
 #include "storage/lockdefs.h"
+#include "utils/tuplestore.h"
 #include "utils/relcache.h"
 #include "utils/uuid.h"
 
@@ -31,12 +33,15 @@ typedef struct LifecycleUserSave
 
 extern Oid	lifecycle_extension_owner(void);
 extern void lifecycle_become_owner(LifecycleUserSave *save);
+extern Oid	lifecycle_table_owner(Oid relid);
 extern void lifecycle_become_table_owner(Oid relid, LifecycleUserSave *save);
 extern void lifecycle_restore_user(LifecycleUserSave *save);
 extern int	lifecycle_pin_search_path(void);
 extern void lifecycle_unpin_search_path(int nestlevel);
 extern void lifecycle_spi_exec(const char *sql, int expected, int nargs,
 							   Oid *argtypes, Datum *values, const char *nulls);
+
+extern TupleTableSlot *lifecycle_only_row(Tuplestorestate *ts, TupleDesc desc);
 
 /* actor.c: who is acting, from the request's JWT claims */
 extern bool lifecycle_current_actor(pg_uuid_t *actor);
