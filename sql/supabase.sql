@@ -271,16 +271,25 @@ INSERT INTO public.regress_orgs (id, owner_id, max_projects, max_ai) VALUES
 SELECT lifecycle.track_usage('org_projects', 'public.regress_orgs', 'project_count',
                              'public.regress_org_projects', 'org_id', 'max_projects');
 SELECT lifecycle.track_usage('org_ai', 'public.regress_orgs', 'ai_requests', NULL, NULL, 'max_ai');
+-- her inserts are counted even while she may not update the accounts at all
+REVOKE UPDATE ON public.regress_orgs FROM authenticated;
 BEGIN;
 SET LOCAL ROLE authenticated;
 SET LOCAL request.jwt.claims = '{"sub": "a11ce000-0000-4000-8000-000000000001", "role": "authenticated"}';
+SELECT has_table_privilege('public.regress_orgs', 'UPDATE') AS may_update_accounts;
 INSERT INTO public.regress_org_projects (org_id, name) VALUES ('0a000000-0000-4000-8000-00000000000a', 'one');
 INSERT INTO public.regress_org_projects (org_id, name) VALUES ('0a000000-0000-4000-8000-00000000000a', 'two');
 SELECT id, project_count FROM public.regress_orgs;
 SAVEPOINT s;
 INSERT INTO public.regress_org_projects (org_id, name) VALUES ('0a000000-0000-4000-8000-00000000000a', 'three');
 ROLLBACK TO SAVEPOINT s;
--- she may update her account, but not its counter
+COMMIT;
+GRANT UPDATE ON public.regress_orgs TO authenticated;
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "a11ce000-0000-4000-8000-000000000001", "role": "authenticated"}';
+SAVEPOINT s;
+-- with update rights she may update her account, but not its counter
 UPDATE public.regress_orgs SET project_count = 0;
 ROLLBACK TO SAVEPOINT s;
 SELECT lifecycle.increment_usage_counter('0a000000-0000-4000-8000-00000000000a', 'org_ai', 2);
