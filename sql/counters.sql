@@ -228,6 +228,13 @@ ALTER TABLE regress_accounts ADD COLUMN note text;
 UPDATE regress_accounts SET note = 'ok' WHERE name = 'globex';
 UPDATE regress_accounts SET current_dataset_count = 7 WHERE name = 'globex';
 
+-- a renamed counter column stops writes with an error that says what to do
+ALTER TABLE regress_accounts RENAME COLUMN current_dataset_count TO datasets_now;
+INSERT INTO regress_datasets VALUES (20, '22222222-2222-4222-8222-222222222222', NULL);
+ALTER TABLE regress_accounts RENAME COLUMN datasets_now TO current_dataset_count;
+INSERT INTO regress_datasets VALUES (20, '22222222-2222-4222-8222-222222222222', NULL);
+DELETE FROM regress_datasets WHERE id = 20;
+
 -- a metered counter tracked when its column already holds usage: that is
 -- the usage so far, and the limit applies to it from the first increment
 CREATE TABLE regress_meter (id uuid PRIMARY KEY, used integer, lim integer);

@@ -220,6 +220,15 @@ uc_counter_init(UcCounter *c, const char *resource, Oid counter_relid, const cha
 						resource),
 				 errhint("Restore the key, or run lifecycle.untrack_usage('%s').", resource)));
 	c->key = pstrdup(quote_identifier(get_attname(counter_relid, key, false)));
+	if (get_attnum(counter_relid, column) == InvalidAttrNumber ||
+		(limit && get_attnum(counter_relid, limit) == InvalidAttrNumber))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of usage resource \"%s\" no longer exists in \"%s\"",
+						get_attnum(counter_relid, column) == InvalidAttrNumber ? column : limit,
+						resource, get_rel_name(counter_relid)),
+				 errhint("Run lifecycle.untrack_usage('%s') and lifecycle.track_usage() again with the column's new name.",
+						 resource)));
 	c->column = pstrdup(quote_identifier(column));
 	c->limit = limit ? pstrdup(quote_identifier(limit)) : NULL;
 	c->keep = keep;
@@ -1342,6 +1351,7 @@ uc_truncated(Oid relid)
 		if (d->source_relid == root)
 			(void) uc_sync_one(d, NULL, true);
 	}
+	memset(&uc_last, 0, sizeof(uc_last));	/* counts changed behind the mirror's back */
 }
 
 static Datum
