@@ -20,7 +20,7 @@ DATA         = upgrade/$(EXTENSION)--0.1.0.sql
 
 REGRESS      = pg_lifecycle actor updated_at soft_delete audit counters
 REGRESS_OPTS = --inputdir=. --outputdir=.
-ISOLATION    = updated_at_concurrent soft_delete_concurrent counters_concurrent counters_limit
+ISOLATION    = updated_at_concurrent soft_delete_concurrent counters_concurrent counters_limit counters_errors
 ISOLATION_OPTS = --inputdir=test
 
 PG_CONFIG   ?= pg_config
@@ -46,3 +46,6 @@ bench:
 
 test:
 	bash .ci/run
+
+# Every feature includes the shared header.
+$(OBJS): src/pg_lifecycle.h

@@ -228,6 +228,67 @@ ALTER TABLE regress_accounts ADD COLUMN note text;
 UPDATE regress_accounts SET note = 'ok' WHERE name = 'globex';
 UPDATE regress_accounts SET current_dataset_count = 7 WHERE name = 'globex';
 
+-- the owner's triggers on the counter table run with the database's
+-- search_path when pg_lifecycle writes the counter as the owner: a
+-- function planted in the writer's search_path is not called
+CREATE ROLE regress_writer;
+GRANT INSERT, SELECT ON regress_projects TO regress_writer;
+GRANT SELECT ON regress_accounts TO regress_writer;
+CREATE SCHEMA regress_writer_schema AUTHORIZATION regress_writer;
+CREATE FUNCTION regress_owner_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.name := lower(NEW.name);   -- unqualified, as triggers are often written
+    RETURN NEW;
+END $$;
+CREATE TRIGGER regress_owner_stamp BEFORE UPDATE ON regress_accounts
+    FOR EACH ROW EXECUTE FUNCTION regress_owner_stamp();
+SET ROLE regress_writer;
+CREATE FUNCTION regress_writer_schema.lower(text) RETURNS text LANGUAGE plpgsql AS
+  $$BEGIN RAISE EXCEPTION 'planted function called as %', current_user; END$$;
+SET search_path = regress_writer_schema, pg_catalog, public;
+INSERT INTO regress_projects (account_id, name) VALUES ('22222222-2222-4222-8222-222222222222', 'w1');
+RESET search_path;
+RESET ROLE;
+SELECT name, current_project_count = (SELECT count(*) FROM regress_projects p WHERE p.account_id = a.id) AS exact
+  FROM regress_accounts a WHERE id = '22222222-2222-4222-8222-222222222222';
+DROP TRIGGER regress_owner_stamp ON regress_accounts;
+DROP FUNCTION regress_owner_stamp();
+DROP SCHEMA regress_writer_schema CASCADE;
+REVOKE ALL ON regress_projects, regress_accounts FROM regress_writer;
+DROP ROLE regress_writer;
+
+-- a limit that the owner's trigger sets while pg_lifecycle writes the
+-- counter (plan -> limit from another table) is noticed too
+CREATE TABLE regress_plans (plan text PRIMARY KEY, max_projects int);
+INSERT INTO regress_plans VALUES ('pro', 100);
+ALTER TABLE regress_accounts ADD COLUMN plan text;
+UPDATE regress_accounts SET plan = 'pro' WHERE name = 'globex';
+CREATE FUNCTION regress_plan_limit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.plan IS NOT NULL THEN
+        NEW.max_projects := (SELECT p.max_projects FROM public.regress_plans p WHERE p.plan = NEW.plan);
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER regress_plan_limit BEFORE UPDATE ON regress_accounts
+    FOR EACH ROW EXECUTE FUNCTION regress_plan_limit();
+INSERT INTO regress_projects (account_id, name) VALUES ('22222222-2222-4222-8222-222222222222', 'p100');
+UPDATE regress_plans SET max_projects = 2;
+INSERT INTO regress_projects (account_id, name) VALUES ('22222222-2222-4222-8222-222222222222', 'p101');
+INSERT INTO regress_projects (account_id, name) VALUES ('22222222-2222-4222-8222-222222222222', 'p102');
+SELECT name, max_projects FROM regress_accounts WHERE id = '22222222-2222-4222-8222-222222222222';
+DROP TRIGGER regress_plan_limit ON regress_accounts;
+DROP FUNCTION regress_plan_limit();
+ALTER TABLE regress_accounts DROP COLUMN plan;
+DROP TABLE regress_plans;
+UPDATE regress_accounts SET max_projects = NULL WHERE name = 'globex';
+
+-- calculate_account_usage only reads: it works in a read-only transaction
+BEGIN READ ONLY;
+SELECT resource_type, stored_count = actual_count AS exact
+  FROM lifecycle.calculate_account_usage('22222222-2222-4222-8222-222222222222') WHERE actual_count IS NOT NULL;
+COMMIT;
+
 -- a renamed counter column stops writes with an error that says what to do
 ALTER TABLE regress_accounts RENAME COLUMN current_dataset_count TO datasets_now;
 INSERT INTO regress_datasets VALUES (20, '22222222-2222-4222-8222-222222222222', NULL);

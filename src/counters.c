@@ -281,7 +281,7 @@ uc_build(UcTable *t, Relation rel)
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("column \"%s\" of usage resource \"%s\" no longer exists in \"%s\"",
 							srccol, r->c.resource, RelationGetRelationName(rel)),
-					 errhint("Run lifecycle.track_usage() again with the column's new name.")));
+					 errhint("Run lifecycle.untrack_usage() and lifecycle.track_usage() again with the column's new name.")));
 	}
 	MemoryContextSwitchTo(old);
 }
@@ -342,10 +342,9 @@ uc_lookup(Relation rel)
 static SPIPlanPtr
 uc_keep(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
 {
-	if (*slot != NULL && SPI_plan_is_valid(*slot))
+	/* a kept plan re-plans itself when invalidated: never free one that may be running */
+	if (*slot != NULL)
 		return *slot;
-	if (*slot)
-		SPI_freeplan(*slot);
 	*slot = SPI_prepare(sql, nargs, types);
 	if (*slot == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -390,11 +389,7 @@ uc_read_limit(UcCounter *c, pg_uuid_t *account)
 		return -1;
 	lifecycle_become_table_owner(c->counter_relid, &save);
 	rc = SPI_execute_plan(uc_counter_plan(c, &c->limit_plan,
-										  /*
-										   * FOR SHARE: waits for a change of the limit in progress,
-										   * whose guard then finds our slots to empty
-										   */
-										  psprintf("SELECT %s::pg_catalog.int8 FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 FOR SHARE",
+										  psprintf("SELECT %s::pg_catalog.int8 FROM %s WHERE %s OPERATOR(pg_catalog.=) $1",
 												   c->limit, c->counter, c->key),
 										  1, argtypes),
 						  values, NULL, false, 1);
@@ -426,7 +421,7 @@ uc_wait_for_slot(Datum *values, char *nulls, Oid *types)
 	ResourceOwner oldowner = CurrentResourceOwner;
 	LifecycleUserSave save;
 	SPIPlanPtr	p;
-	bool		done;
+	volatile bool done = false;
 	int			rc;
 
 	p = uc_keep(&plan,
@@ -438,18 +433,35 @@ uc_wait_for_slot(Datum *values, char *nulls, Oid *types)
 				4, types);
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcxt);
-	lifecycle_become_owner(&save);
-	rc = SPI_execute_plan(p, values, nulls, false, 0);
-	lifecycle_restore_user(&save);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "updating lifecycle.usage_counts failed: %s", SPI_result_code_string(rc));
-	done = SPI_processed == 1;
-	if (done)
-		ReleaseCurrentSubTransaction();
-	else
+	PG_TRY();
+	{
+		lifecycle_become_owner(&save);
+		rc = SPI_execute_plan(p, values, nulls, false, 0);
+		lifecycle_restore_user(&save);
+		if (rc != SPI_OK_UPDATE)
+			elog(ERROR, "updating lifecycle.usage_counts failed: %s", SPI_result_code_string(rc));
+		done = SPI_processed == 1;
+		if (done)
+			ReleaseCurrentSubTransaction();
+		else
+			RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		/* a lock timeout, a deadlock...: close our subtransaction, then raise it */
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
-	MemoryContextSwitchTo(oldcxt);
-	CurrentResourceOwner = oldowner;
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
 	return done;
 }
 
@@ -466,6 +478,9 @@ uc_apply(UcCounter *c, pg_uuid_t *account, int64 delta, bool strict, int64 *limi
 {
 	static SPIPlanPtr fast = NULL;
 	static SPIPlanPtr rebalance = NULL;
+	static SPIPlanPtr lockall = NULL;
+	Oid			lock_types[3] = {TEXTOID, UUIDOID, INT4OID};
+	Datum		lock_values[3];
 	Oid			types[7] = {TEXTOID, UUIDOID, INT2OID, INT8OID, INT8OID, INT4OID, BOOLOID};
 	Datum		values[7];
 	char		nulls[7] = "       ";
@@ -506,6 +521,22 @@ uc_apply(UcCounter *c, pg_uuid_t *account, int64 delta, bool strict, int64 *limi
 		if (uc_wait_for_slot(values, nulls, types))
 			return -1;
 	}
+	/*
+	 * Lock every slot of the count (in order) before reading the limit: a
+	 * change of the limit in progress has locked them too (its guard), so
+	 * it is waited for and its new limit read; one that starts later waits
+	 * for us and empties the caps we set.
+	 */
+	lifecycle_become_owner(&save);
+	lock_values[0] = values[0];
+	lock_values[1] = values[1];
+	lock_values[2] = Int32GetDatum(UC_NSLOTS);
+	rc = SPI_execute_plan(uc_keep(&lockall,
+								  "SELECT " LIFECYCLE_SCHEMA ".usage_lock_slots($1, $2, $3)", 3, lock_types),
+						  lock_values, NULL, false, 0);
+	lifecycle_restore_user(&save);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "locking lifecycle.usage_counts failed: %s", SPI_result_code_string(rc));
 	lim = uc_read_limit(c, account);
 	*limit_out = lim;
 	values[4] = Int64GetDatum(lim);
@@ -971,13 +1002,20 @@ uc_limit_changed(const char *resource, Datum account, bool unlimited)
 	values[1] = account;
 	values[2] = BoolGetDatum(unlimited);
 	lifecycle_become_owner(&save);
+	/*
+	 * Every slot, made if missing: a rebalance of the account in progress
+	 * (which locks all slots) is waited for, and one that starts later
+	 * waits for us and then reads the new limit.
+	 */
 	rc = SPI_execute_plan(uc_keep(&plan,
-								  "UPDATE " LIFECYCLE_SCHEMA ".usage_counts SET cap = CASE WHEN $3 THEN NULL"
-								  " ELSE " UC_NO_ROOM " END WHERE resource_type OPERATOR(pg_catalog.=) $1"
-								  " AND account_id OPERATOR(pg_catalog.=) $2", 3, types),
+								  "INSERT INTO " LIFECYCLE_SCHEMA ".usage_counts (resource_type, account_id, slot, n, cap)"
+								  " SELECT $1, $2, s::pg_catalog.int2, 0, CASE WHEN $3 THEN NULL ELSE " UC_NO_ROOM " END"
+								  " FROM pg_catalog.generate_series(0, " CppAsString2(UC_NSLOTS) " - 1) s"
+								  " ON CONFLICT (resource_type, account_id, slot) DO UPDATE SET cap = excluded.cap",
+								  3, types),
 						  values, NULL, false, 0);
 	lifecycle_restore_user(&save);
-	if (rc != SPI_OK_UPDATE)
+	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "updating lifecycle.usage_counts failed: %s", SPI_result_code_string(rc));
 }
 
@@ -1003,8 +1041,6 @@ usage_guard(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("usage_guard: must be fired AFTER INSERT OR UPDATE ... FOR EACH ROW"),
 				 errhint("This trigger is installed by lifecycle.track_usage(); do not create it by hand.")));
-	if (uc_writing)
-		return PointerGetDatum(NULL);
 	newtup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 	desc = RelationGetDescr(td->tg_relation);
 	SPI_connect();
@@ -1017,9 +1053,11 @@ usage_guard(PG_FUNCTION_ARGS)
 		Datum		v = heap_getattr(newtup, c->counter, desc, &isnull);
 		bool		limit_changed;
 
-		if (TRIGGER_FIRED_BY_INSERT(td->tg_event) ?
-			(!isnull && uc_int_value(v, att->atttypid) != 0) :
-			!uc_same(td->tg_trigtuple, newtup, c->counter, desc))
+		/* our own writes set counters; a limit changed meanwhile is still seen */
+		if (!uc_writing &&
+			(TRIGGER_FIRED_BY_INSERT(td->tg_event) ?
+			 (!isnull && uc_int_value(v, att->atttypid) != 0) :
+			 !uc_same(td->tg_trigtuple, newtup, c->counter, desc)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("column \"%s\" of \"%s\" is kept by pg_lifecycle",
@@ -1235,7 +1273,7 @@ uc_sync_one(UcDef *d, pg_uuid_t *account, bool recount)
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("column \"%s\" of usage resource \"%s\" no longer exists in \"%s\"",
 							d->source_column, d->resource, RelationGetRelationName(src)),
-					 errhint("Run lifecycle.track_usage() again with the column's new name.")));
+					 errhint("Run lifecycle.untrack_usage() and lifecycle.track_usage() again with the column's new name.")));
 		/* the actual counts, as the source table's owner */
 		lifecycle_become_table_owner(d->source_relid, &save);
 		rc = SPI_execute_with_args(psprintf("SELECT pg_catalog.array_agg(x.a), pg_catalog.array_agg(x.n) FROM"

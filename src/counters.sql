@@ -122,6 +122,25 @@ RETURNS trigger AS 'MODULE_PATHNAME', 'usage_trigger' LANGUAGE C;
 CREATE FUNCTION lifecycle.usage_guard()
 RETURNS trigger AS 'MODULE_PATHNAME', 'usage_guard' LANGUAGE C;
 
+-- Make and lock every slot of one count, in slot order (waits for the
+-- writers of the others, and for a change of the account's limit whose
+-- guard holds them).  Internal, as usage_rebalance.
+CREATE FUNCTION lifecycle.usage_lock_slots(res text, acct uuid, nslots integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO lifecycle.usage_counts (resource_type, account_id, slot, n, cap)
+    SELECT res, acct, s, 0, 0 FROM generate_series(0, nslots - 1) s
+    ON CONFLICT DO NOTHING;
+    PERFORM 1 FROM lifecycle.usage_counts u
+     WHERE u.resource_type = res AND u.account_id = acct
+     ORDER BY u.slot FOR UPDATE;
+END
+$$;
+REVOKE ALL ON FUNCTION lifecycle.usage_lock_slots(text, uuid, integer) FROM PUBLIC;
+
 -- Share out what is left of a limit among the slots of one count and add
 -- delta to slot own.  Returns NULL when done; otherwise the count that
 -- stopped it (the limit would be passed, or, with floor_zero, the count

@@ -158,6 +158,7 @@ lifecycle_become_owner(LifecycleUserSave *save)
 	Oid			owner = lifecycle_extension_owner();
 
 	GetUserIdAndSecContext(&save->userid, &save->sec_context);
+	save->guc_nest = 0;
 	SetUserIdAndSecContext(owner,
 						   save->sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
@@ -186,8 +187,21 @@ void
 lifecycle_become_table_owner(Oid relid, LifecycleUserSave *save)
 {
 	Oid			owner = lifecycle_table_owner(relid);
+	const char *reset = GetConfigOptionResetString("search_path");
 
 	GetUserIdAndSecContext(&save->userid, &save->sec_context);
+	/*
+	 * The owner's triggers run with the database's own search_path, not one
+	 * the caller set: otherwise the caller could plant a function or an
+	 * operator that they call with the owner's rights.
+	 */
+	save->guc_nest = 0;
+	if (strcmp(GetConfigOption("search_path", false, false), reset) != 0)
+	{
+		save->guc_nest = NewGUCNestLevel();
+		(void) set_config_option("search_path", reset, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
 	SetUserIdAndSecContext(owner,
 						   save->sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_NOFORCE_RLS);
@@ -197,6 +211,9 @@ void
 lifecycle_restore_user(LifecycleUserSave *save)
 {
 	SetUserIdAndSecContext(save->userid, save->sec_context);
+	if (save->guc_nest > 0)
+		AtEOXact_GUC(true, save->guc_nest);
+	save->guc_nest = 0;
 }
 
 /*

@@ -29,6 +29,7 @@ typedef struct LifecycleUserSave
 {
 	Oid			userid;
 	int			sec_context;
+	int			guc_nest;		/* search_path reset for a table owner; 0: none */
 } LifecycleUserSave;
 
 extern Oid	lifecycle_extension_owner(void);
