@@ -12,11 +12,14 @@ MODULE_big   = pg_lifecycle
 OBJS         = $(patsubst %,src/%.o,$(FEATURES))
 PG_CFLAGS    = -Wall -Werror
 
-DATA_built   = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.1.0--0.2.0.sql
+DATA_built   = $(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN  = $(DATA_built)
-# Released install scripts, frozen as shipped: ALTER EXTENSION ... UPDATE
-# starts from them (and test/integration/upgrade.sh installs them).
-DATA         = upgrade/$(EXTENSION)--0.1.0.sql
+# Released scripts, frozen as shipped: the install scripts of earlier
+# versions (ALTER EXTENSION ... UPDATE starts from them) and the update
+# scripts between versions.  A change of the SQL after a release goes into
+# a new update script; test/integration/upgrade.sh checks that updating
+# gives exactly a fresh install.
+DATA         = upgrade/$(EXTENSION)--0.1.0.sql upgrade/$(EXTENSION)--0.1.0--0.2.0.sql
 
 REGRESS      = pg_lifecycle actor updated_at soft_delete audit counters
 REGRESS_OPTS = --inputdir=. --outputdir=.
@@ -29,10 +32,6 @@ include $(PGXS)
 
 $(EXTENSION)--$(EXTVERSION).sql: $(patsubst %,src/%.sql,$(FEATURES)) $(EXTENSION).control
 	cat $(patsubst %,src/%.sql,$(FEATURES)) > $@
-
-# 0.1.0 -> 0.2.0 adds usage counters: src/counters.sql as it is in 0.2.0.
-$(EXTENSION)--0.1.0--0.2.0.sql: src/counters.sql
-	sed 's/^\\echo Use "CREATE EXTENSION.*/\\echo Use "ALTER EXTENSION pg_lifecycle UPDATE TO '"'"'0.2.0'"'"'" to load this file. \\quit/' $< > $@
 
 .PHONY: demo demo-stop bench test
 demo:
