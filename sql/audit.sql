@@ -190,6 +190,26 @@ SELECT count(*) > 0 AS log_kept FROM lifecycle.audit_log WHERE table_name = 'reg
 DROP TABLE regress_nokey;
 SELECT table_name, exclude_columns, redact_columns FROM lifecycle.audited_tables ORDER BY table_name::text;
 
+-- one row or several, the same change logs the same: values are compared
+-- as the log shows them (1.0 and 1.00 are one number, SQL NULL and json
+-- null one value), and printed the same whatever the session's settings
+CREATE TABLE regress_same (id int PRIMARY KEY, n numeric, j jsonb, f float8, b bytea, r regclass);
+SELECT lifecycle.enable_audit('regress_same');
+INSERT INTO regress_same VALUES (1, 1.0, NULL, 0.1::float8 + 0.2::float8, '\x41ff', 'regress_same'),
+                                (2, 1.0, NULL, 0.1::float8 + 0.2::float8, '\x41ff', 'regress_same');
+SET extra_float_digits = 0;
+SET bytea_output = escape;
+SET search_path = public, pg_catalog;
+INSERT INTO regress_same VALUES (3, 1.0, NULL, 0.1::float8 + 0.2::float8, '\x41ff', 'regress_same');
+UPDATE regress_same SET n = 1.00, j = 'null' WHERE id = 1;
+UPDATE regress_same SET n = 1.00, j = 'null' WHERE id IN (2, 3);
+RESET extra_float_digits;
+RESET bytea_output;
+RESET search_path;
+SELECT op, record_id, new_values->>'f' AS f, new_values->>'b' AS b, new_values->>'r' AS r
+  FROM lifecycle.audit_log WHERE table_name = 'regress_same' ORDER BY id;
+DROP TABLE regress_same;
+
 RESET request.jwt.claims;
 RESET request.headers;
 DROP VIEW regress_log;

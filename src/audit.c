@@ -38,6 +38,8 @@
 #include "pgtime.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/bytea.h"
+#include "utils/float.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/datum.h"
@@ -90,6 +92,7 @@ typedef struct AuTable
 	char	   *rid_upd;
 	char	   *upd_op;			/* SQL for the UPDATE's op */
 	bool		builtin;		/* only built-in types: no user code in capture */
+	bool		reg_types;		/* a reg* column: its output depends on search_path */
 	SPIPlanPtr	plans[2][AU_NOPS];	/* [builtin fast path][op] */
 	/* one row of a table of built-in types: logged from C (au_record_single) */
 	bool		single;			/* the key is one column, or there is none */
@@ -219,6 +222,31 @@ au_builtin_types(Relation rel)
 	return true;
 }
 
+/* Does a column's output depend on search_path (regclass, regtype, ...)? */
+static bool
+au_reg_types(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Oid			type = getBaseType(att->atttypid);
+		Oid			elem = get_element_type(type);
+
+		if (OidIsValid(elem))
+			type = getBaseType(elem);
+		if (!att->attisdropped &&
+			(type == REGCLASSOID || type == REGTYPEOID || type == REGPROCOID ||
+			 type == REGPROCEDUREOID || type == REGOPEROID || type == REGOPERATOROID ||
+			 type == REGCONFIGOID || type == REGDICTIONARYOID || type == REGNAMESPACEOID ||
+			 type == REGROLEOID || type == REGCOLLATIONOID))
+			return true;
+	}
+	return false;
+}
+
 /* A flag per column for a text[] of attribute numbers ("{3,5}"). */
 static bool *
 au_attnum_flags(Relation rel, const char *attnums)
@@ -313,6 +341,7 @@ au_build(AuTable *t, Relation rel, Trigger *trigger)
 		" ELSE 'UPDATE' END::" LIFECYCLE_SCHEMA ".audit_operation" :
 		"'UPDATE'::" LIFECYCLE_SCHEMA ".audit_operation";
 	t->builtin = au_builtin_types(rel);
+	t->reg_types = au_reg_types(rel);
 	t->deleted_at = deleted_at > 0 ? deleted_at : 0;
 	if (t->builtin)
 		au_build_single(t, rel);
@@ -536,16 +565,25 @@ au_plan(AuTable *t, AuOp op)
  * times in ISO form and UTC, in the log's values and its record ids.
  */
 static int
-au_pin_output(void)
+au_pin_output(AuTable *t)
 {
 	long		gmtoff;
 	int			nest;
 
 	/* ISO output does not depend on the date order; any zone fixed at UTC prints alike */
 	if (DateStyle == USE_ISO_DATES && IntervalStyle == INTSTYLE_POSTGRES &&
-		pg_get_timezone_offset(session_timezone, &gmtoff) && gmtoff == 0)
+		pg_get_timezone_offset(session_timezone, &gmtoff) && gmtoff == 0 &&
+		extra_float_digits == 1 && bytea_output == BYTEA_OUTPUT_HEX && !t->reg_types)
 		return 0;				/* already so */
 	nest = NewGUCNestLevel();
+	(void) set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("bytea_output", "hex", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	/* regclass and friends print names qualified unless on the search_path */
+	if (t->reg_types)
+		(void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("TimeZone", "UTC", PGC_USERSET, PGC_S_SESSION,
@@ -665,12 +703,17 @@ au_single_plan(void)
 	return plan;
 }
 
-/* A row as the log holds it: to_jsonb(row) - leave || add. */
+/* A row as jsonb, as to_jsonb(row) makes it. */
 static Datum
-au_row_jsonb(AuTable *t, TupleTableSlot *slot, Datum leave, Datum add)
+au_to_jsonb(AuTable *t, TupleTableSlot *slot)
 {
-	Datum		j = FunctionCall1(&t->to_jsonb, ExecFetchSlotHeapTupleDatum(slot));
+	return FunctionCall1(&t->to_jsonb, ExecFetchSlotHeapTupleDatum(slot));
+}
 
+/* A row as the log holds it: its jsonb - leave || add. */
+static Datum
+au_row_jsonb(Datum j, Datum leave, Datum add)
+{
 	j = DirectFunctionCall2(jsonb_delete_array, j, leave);
 	return DirectFunctionCall2(jsonb_concat, j, add);
 }
@@ -721,7 +764,7 @@ au_record_single(AuTable *t, TriggerData *td, AuOp op)
 				rc;
 
 	memset(nulls, ' ', sizeof(nulls));
-	nest = au_pin_output();
+	nest = au_pin_output(t);
 	if (op == AU_UPDATE1)
 	{
 		const char **leave = palloc(sizeof(char *) * desc->natts);
@@ -732,6 +775,8 @@ au_record_single(AuTable *t, TriggerData *td, AuOp op)
 		StringInfoData redact;
 		Datum		leave_arr,
 					redact_obj;
+		Datum		oj = au_to_jsonb(t, o),
+					nj = au_to_jsonb(t, n);
 
 		initStringInfo(&redact);
 		appendStringInfoChar(&redact, '{');
@@ -745,6 +790,15 @@ au_record_single(AuTable *t, TriggerData *td, AuOp op)
 			same = o->tts_isnull[i] || n->tts_isnull[i] ?
 				o->tts_isnull[i] == n->tts_isnull[i] :
 				datum_image_eq(o->tts_values[i], n->tts_values[i], att->attbyval, att->attlen);
+			if (!same && !t->excluded[i])
+			{
+				/* other bytes may be the same value (1.0 and 1.00): compare as the log would */
+				Datum		name = CStringGetTextDatum(NameStr(att->attname));
+				Datum		ov = DirectFunctionCall2(jsonb_object_field, oj, name);
+				Datum		nv = DirectFunctionCall2(jsonb_object_field, nj, name);
+
+				same = DatumGetBool(DirectFunctionCall2(jsonb_eq, ov, nv));
+			}
 			if (t->excluded[i] || same)
 			{
 				leave[nleave++] = NameStr(att->attname);
@@ -770,8 +824,8 @@ au_record_single(AuTable *t, TriggerData *td, AuOp op)
 		qsort(changed, nchanged, sizeof(char *), au_name_cmp);
 		leave_arr = au_text_array(leave, nleave);
 		redact_obj = DirectFunctionCall1(jsonb_in, CStringGetDatum(redact.data));
-		values[6] = au_row_jsonb(t, o, leave_arr, redact_obj);
-		values[7] = au_row_jsonb(t, n, leave_arr, redact_obj);
+		values[6] = au_row_jsonb(oj, leave_arr, redact_obj);
+		values[7] = au_row_jsonb(nj, leave_arr, redact_obj);
 		values[8] = au_text_array(changed, nchanged);
 		opname = "UPDATE";
 		if (t->deleted_at > 0 &&
@@ -780,9 +834,9 @@ au_record_single(AuTable *t, TriggerData *td, AuOp op)
 	}
 	else
 	{
-		values[6] = o ? au_row_jsonb(t, o, t->exclude, t->redact_object) : (Datum) 0;
+		values[6] = o ? au_row_jsonb(au_to_jsonb(t, o), t->exclude, t->redact_object) : (Datum) 0;
 		nulls[6] = o ? ' ' : 'n';
-		values[7] = n ? au_row_jsonb(t, n, t->exclude, t->redact_object) : (Datum) 0;
+		values[7] = n ? au_row_jsonb(au_to_jsonb(t, n), t->exclude, t->redact_object) : (Datum) 0;
 		nulls[7] = n ? ' ' : 'n';
 		nulls[8] = 'n';
 		opname = op == AU_INSERT ? "INSERT" : "DELETE";
@@ -832,7 +886,7 @@ au_record(AuTable *t, AuOp op)
 	values[3] = au_marker();
 	memset(nulls, ' ', 4);
 	au_context(t, values + 4, nulls + 4);
-	nest = au_pin_output();
+	nest = au_pin_output(t);
 	if (t->builtin)
 	{
 		lifecycle_become_owner(&save);

@@ -14,8 +14,10 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
+#include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_db_role_setting.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "executor/executor.h"
@@ -25,7 +27,9 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/array.h"
 #include "utils/guc.h"
+#include "utils/guc_tables.h"
 #include "utils/inval.h"
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
@@ -102,16 +106,26 @@ lifecycle_qualified_name(Relation rel)
 /*
  * The role that owns the installed extension (and so its tables), asked
  * for by triggers on every statement; pg_extension has no syscache, so it
- * is kept until a schema changes.  The extension's owner changes only with
- * REASSIGN OWNED, which gives schema lifecycle to the new owner too, or
- * with DROP and CREATE EXTENSION, which make the schema anew.
+ * is kept until schema lifecycle or one of the extension's tables changes.
+ * The extension's owner changes only with REASSIGN OWNED, which gives the
+ * extension's tables to the new owner too, or with DROP and CREATE
+ * EXTENSION, which make the schema anew.
  */
 static Oid	lifecycle_owner_cache = InvalidOid;
+static Oid	lifecycle_owner_witness = InvalidOid;	/* a table the owner owns */
 
 static void
 lifecycle_forget_owner(Datum arg, int cacheid, uint32 hashvalue)
 {
 	lifecycle_owner_cache = InvalidOid;
+}
+
+/* REASSIGN OWNED gives the extension's tables to the new owner too. */
+static void
+lifecycle_forget_owner_rel(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == lifecycle_owner_witness)
+		lifecycle_owner_cache = InvalidOid;
 }
 
 Oid
@@ -130,6 +144,7 @@ lifecycle_extension_owner(void)
 	if (!registered)
 	{
 		CacheRegisterSyscacheCallback(NAMESPACEOID, lifecycle_forget_owner, (Datum) 0);
+		CacheRegisterRelcacheCallback(lifecycle_forget_owner_rel, (Datum) 0);
 		registered = true;
 	}
 	extoid = get_extension_oid("pg_lifecycle", false);
@@ -143,6 +158,8 @@ lifecycle_extension_owner(void)
 	owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
 	systable_endscan(scan);
 	table_close(extrel, AccessShareLock);
+	lifecycle_owner_witness = get_relname_relid("updated_at_tables",
+												get_namespace_oid(LIFECYCLE_SCHEMA, false));
 	lifecycle_owner_cache = owner;
 	return owner;
 }
@@ -183,15 +200,95 @@ lifecycle_table_owner(Oid relid)
 	return owner;
 }
 
+/* One setting from pg_db_role_setting for (database, role); NULL if none. */
+static char *
+lifecycle_stored_setting(Oid dbid, Oid roleid, const char *name)
+{
+	Relation	rel = table_open(DbRoleSettingRelationId, AccessShareLock);
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	char	   *result = NULL;
+	size_t		len = strlen(name);
+
+	ScanKeyInit(&keys[0], Anum_pg_db_role_setting_setdatabase, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(dbid));
+	ScanKeyInit(&keys[1], Anum_pg_db_role_setting_setrole, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(roleid));
+	scan = systable_beginscan(rel, DbRoleSettingDatidRolidIndexId, true, NULL, 2, keys);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_pg_db_role_setting_setconfig,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+		{
+			Datum	   *elems;
+			bool	   *nulls;
+			int			n,
+						i;
+
+			deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+							  &elems, &nulls, &n);
+			for (i = 0; i < n && result == NULL; i++)
+			{
+				char	   *item = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+
+				if (item && strncmp(item, name, len) == 0 && item[len] == '=')
+					result = pstrdup(item + len + 1);
+			}
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/*
+ * The search_path a fresh session of the table's owner would have in this
+ * database: the session's reset value when nothing the caller controls set
+ * it (postgresql.conf, ALTER DATABASE), else the owner's and the
+ * database's stored settings, else the built-in default.  Never what the
+ * caller chose with SET, connection options or ALTER ROLE on itself.
+ */
+static const char *
+lifecycle_owner_search_path(Oid owner)
+{
+	static struct config_string *guc = NULL;
+	char	   *stored;
+
+	if (guc == NULL)
+	{
+		struct config_generic **vars = get_guc_variables();
+		int			i,
+					n = GetNumConfigOptions();
+
+		for (i = 0; i < n && guc == NULL; i++)
+			if (strcmp(vars[i]->name, "search_path") == 0)
+				guc = (struct config_string *) vars[i];
+		if (guc == NULL)
+			elog(ERROR, "search_path setting not found");
+	}
+	if (guc->gen.reset_source <= PGC_S_DATABASE && guc->reset_val != NULL)
+		return guc->reset_val;
+	if ((stored = lifecycle_stored_setting(MyDatabaseId, owner, "search_path")) != NULL ||
+		(stored = lifecycle_stored_setting(InvalidOid, owner, "search_path")) != NULL ||
+		(stored = lifecycle_stored_setting(MyDatabaseId, InvalidOid, "search_path")) != NULL)
+		return stored;
+	return guc->boot_val;
+}
+
 void
 lifecycle_become_table_owner(Oid relid, LifecycleUserSave *save)
 {
 	Oid			owner = lifecycle_table_owner(relid);
-	const char *reset = GetConfigOptionResetString("search_path");
+	const char *reset = lifecycle_owner_search_path(owner);
 
 	GetUserIdAndSecContext(&save->userid, &save->sec_context);
 	/*
-	 * The owner's triggers run with the database's own search_path, not one
+	 * The owner's triggers run with the owner's own search_path, not one
 	 * the caller set: otherwise the caller could plant a function or an
 	 * operator that they call with the owner's rights.
 	 */
