@@ -775,8 +775,8 @@ au_record_single(AuTable *t, TriggerData *td, AuOp op)
 		StringInfoData redact;
 		Datum		leave_arr,
 					redact_obj;
-		Datum		oj = au_to_jsonb(t, o),
-					nj = au_to_jsonb(t, n);
+		Datum		oj = (Datum) 0,
+					nj = (Datum) 0;
 
 		initStringInfo(&redact);
 		appendStringInfoChar(&redact, '{');
@@ -794,8 +794,16 @@ au_record_single(AuTable *t, TriggerData *td, AuOp op)
 			{
 				/* other bytes may be the same value (1.0 and 1.00): compare as the log would */
 				Datum		name = CStringGetTextDatum(NameStr(att->attname));
-				Datum		ov = DirectFunctionCall2(jsonb_object_field, oj, name);
-				Datum		nv = DirectFunctionCall2(jsonb_object_field, nj, name);
+				Datum		ov,
+							nv;
+
+				if (oj == (Datum) 0)
+				{
+					oj = au_to_jsonb(t, o);
+					nj = au_to_jsonb(t, n);
+				}
+				ov = DirectFunctionCall2(jsonb_object_field, oj, name);
+				nv = DirectFunctionCall2(jsonb_object_field, nj, name);
 
 				same = DatumGetBool(DirectFunctionCall2(jsonb_eq, ov, nv));
 			}

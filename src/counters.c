@@ -286,6 +286,21 @@ uc_build(UcTable *t, Relation rel)
 	MemoryContextSwitchTo(old);
 }
 
+/* A per-relation cache in TopMemoryContext, flagged stale by relcache invalidation. */
+static HTAB *
+uc_relation_cache(const char *name, Size entrysize, RelcacheCallbackFunction invalidate)
+{
+	HASHCTL		ctl;
+	HTAB	   *cache;
+
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = entrysize;
+	ctl.hcxt = TopMemoryContext;
+	cache = hash_create(name, 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	CacheRegisterRelcacheCallback(invalidate, (Datum) 0);
+	return cache;
+}
+
 static UcTable *
 uc_lookup(Relation rel)
 {
@@ -294,16 +309,7 @@ uc_lookup(Relation rel)
 	bool		found;
 
 	if (uc_cache == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(UcTable);
-		ctl.hcxt = TopMemoryContext;
-		uc_cache = hash_create("pg_lifecycle counted tables", 64, &ctl,
-							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		CacheRegisterRelcacheCallback(uc_invalidate, (Datum) 0);
-	}
+		uc_cache = uc_relation_cache("pg_lifecycle counted tables", sizeof(UcTable), uc_invalidate);
 	t = hash_search(uc_cache, &relid, HASH_ENTER, &found);
 	if (!found)
 		memset(t, 0, sizeof(UcTable));
@@ -473,8 +479,7 @@ uc_wait_for_slot(Datum *values, char *nulls, Oid *types)
  * zero).  *limit_out: the limit read, -1 if none was read.
  */
 static int64
-uc_apply(UcCounter *c, pg_uuid_t *account, int64 delta, bool strict, int64 *limit_out,
-		 int64 *total_out)
+uc_apply(UcCounter *c, pg_uuid_t *account, int64 delta, bool strict, int64 *limit_out)
 {
 	static SPIPlanPtr fast = NULL;
 	static SPIPlanPtr rebalance = NULL;
@@ -495,7 +500,6 @@ uc_apply(UcCounter *c, pg_uuid_t *account, int64 delta, bool strict, int64 *limi
 	values[2] = Int16GetDatum(uc_my_slot());
 	values[3] = Int64GetDatum(delta);
 	*limit_out = -1;
-	*total_out = -1;
 	if (!strict)
 	{
 		/*
@@ -646,8 +650,9 @@ static struct
 } uc_last;
 
 static void
-uc_mirror_soon(UcCounter *c, pg_uuid_t *account, int64 delta, int64 total)
+uc_mirror_soon(UcCounter *c, pg_uuid_t *account, int64 delta)
 {
+	int64		total;
 	TimestampTz now = GetCurrentTimestamp();
 	bool		same = strncmp(uc_last.resource, c->resource, NAMEDATALEN) == 0 &&
 		memcmp(&uc_last.account, account, sizeof(pg_uuid_t)) == 0;
@@ -660,8 +665,7 @@ uc_mirror_soon(UcCounter *c, pg_uuid_t *account, int64 delta, int64 total)
 	/* a transaction snapshot cannot lock a row others changed since: leave it to them */
 	if (IsolationUsesXactSnapshot())
 		return;
-	if (total < 0)
-		total = uc_total(c->resource, account);
+	total = uc_total(c->resource, account);
 	uc_last.burst = same && total != uc_last.total + uc_last.mine;
 	if (!recent)
 		uc_last.at = now;		/* a burst is judged per period */
@@ -824,23 +828,20 @@ usage_trigger(PG_FUNCTION_ARGS)
 	{
 		UcResource *r = &t->res[i];
 		UcDelta    *d;
-		int64	   *totals;
 		int			n,
 					k;
 
 		d = (o || nw) ? uc_row_deltas(t, r, o, nw, &n) : uc_statement_deltas(t, r, td, op, &n);
-		totals = palloc(sizeof(int64) * Max(n, 1));
 		for (k = 0; k < n; k++)
 		{
 			int64		lim;
-			int64		blocked = uc_apply(&r->c, &d[k].account, d[k].delta, false, &lim,
-										   &totals[k]);
+			int64		blocked = uc_apply(&r->c, &d[k].account, d[k].delta, false, &lim);
 
 			if (blocked >= 0)
 				uc_limit_error(&r->c, &d[k].account, blocked, d[k].delta, lim);
 		}
 		for (k = 0; k < n; k++)
-			uc_mirror_soon(&r->c, &d[k].account, d[k].delta, totals[k]);
+			uc_mirror_soon(&r->c, &d[k].account, d[k].delta);
 	}
 	}
 	PG_FINALLY();
@@ -922,16 +923,8 @@ uc_guard_lookup(Relation rel)
 	int			rc;
 
 	if (uc_guard_cache == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(UcGuard);
-		ctl.hcxt = TopMemoryContext;
-		uc_guard_cache = hash_create("pg_lifecycle counter tables", 16, &ctl,
-									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		CacheRegisterRelcacheCallback(uc_guard_invalidate, (Datum) 0);
-	}
+		uc_guard_cache = uc_relation_cache("pg_lifecycle counter tables", sizeof(UcGuard),
+										   uc_guard_invalidate);
 	g = hash_search(uc_guard_cache, &relid, HASH_ENTER, &found);
 	if (!found)
 		memset(g, 0, sizeof(UcGuard));
@@ -1258,14 +1251,13 @@ uc_sync_one(UcDef *d, pg_uuid_t *account, bool recount)
 		AttrNumber	deleted_at = get_attnum(d->source_relid, "deleted_at");
 		const char *col = quote_identifier(d->source_column);
 		Datum		actual[2];
-		List	   *parts = find_all_inheritors(d->source_relid, ShareLock, NULL);
 
 		/*
 		 * The table and its partitions, locked against writers (a write
 		 * straight into a partition does not lock the root's rows), then
 		 * counted with a snapshot taken after the lock.
 		 */
-		(void) parts;
+		(void) find_all_inheritors(d->source_relid, ShareLock, NULL);
 		src = relation_open(d->source_relid, NoLock);
 
 		if (get_attnum(d->source_relid, d->source_column) == InvalidAttrNumber)
@@ -1512,7 +1504,6 @@ uc_change(FunctionCallInfo fcinfo, bool up)
 	UcDef	   *d;
 	UcCounter  *c;
 	int64		lim;
-	int64		total;
 	int64		blocked;
 	int			nest;
 
@@ -1537,7 +1528,7 @@ uc_change(FunctionCallInfo fcinfo, bool up)
 				 errhint("Meter from a role that may update %s, such as service_role.", c->counter)));
 	if (!uc_caller_sees(c, account, true))
 		uc_account_not_found(c, account);
-	blocked = uc_apply(c, account, up ? amount : -(int64) amount, !up, &lim, &total);
+	blocked = uc_apply(c, account, up ? amount : -(int64) amount, !up, &lim);
 	if (blocked >= 0)
 	{
 		lifecycle_unpin_search_path(nest);
@@ -1545,7 +1536,7 @@ uc_change(FunctionCallInfo fcinfo, bool up)
 		PG_RETURN_BOOL(false);
 	}
 	uc_ledger(account, resource, up ? amount : -amount);
-	uc_mirror_soon(c, account, up ? amount : -(int64) amount, total);
+	uc_mirror_soon(c, account, up ? amount : -(int64) amount);
 	lifecycle_unpin_search_path(nest);
 	SPI_finish();
 	PG_RETURN_BOOL(true);
@@ -1967,8 +1958,6 @@ track_usage(PG_FUNCTION_ARGS)
 	else if (existing == NIL)
 	{
 		/* metered: the column's present values are the usage so far */
-		Oid			t1[1] = {TEXTOID};
-		Datum		v1[1] = {values[0]};
 		Datum		arrays[2];
 		bool		isnull;
 		int			rc;
@@ -1988,9 +1977,8 @@ track_usage(PG_FUNCTION_ARGS)
 		if (!isnull)
 		{
 			Oid			t4[4] = {TEXTOID, UUIDARRAYOID, INT8ARRAYOID, BOOLOID};
-			Datum		v4[4] = {v1[0], arrays[0], arrays[1], BoolGetDatum(limit != NULL)};
+			Datum		v4[4] = {values[0], arrays[0], arrays[1], BoolGetDatum(limit != NULL)};
 
-			(void) t1;
 			/* with a limit, no room yet: the first increase checks it */
 			lifecycle_become_owner(&save);
 			lifecycle_spi_exec("INSERT INTO " LIFECYCLE_SCHEMA ".usage_counts (resource_type, account_id, slot, n, cap)"
