@@ -3,13 +3,19 @@
 EXTENSION    = pg_lifecycle
 EXTVERSION   = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 
-# One C file and one SQL file per feature.  The install script is the
-# feature SQL files concatenated in this order (later features may use
+# The shared core (src/pg_lifecycle.h, compat.h) and one feature per file
+# or small file group with a prefix and a header.  The install script is
+# the feature SQL files concatenated in this order (later features may use
 # objects of earlier ones).
 FEATURES     = pg_lifecycle actor updated_at soft_delete audit counters
+CORE         = module cache run_as ddl
+FEATURE_C    = actor updated_at \
+               soft_delete_graph soft_delete_cascade soft_delete_api soft_delete_triggers soft_delete_admin \
+               audit audit_admin \
+               counters_config counters_store counters_trigger counters_guard counters_api counters_admin
 
 MODULE_big   = pg_lifecycle
-OBJS         = $(patsubst %,src/%.o,$(FEATURES))
+OBJS         = $(patsubst %,src/%.o,$(CORE) $(FEATURE_C))
 PG_CFLAGS    = -Wall -Werror
 
 DATA_built   = $(EXTENSION)--$(EXTVERSION).sql
@@ -19,7 +25,8 @@ EXTRA_CLEAN  = $(DATA_built)
 # scripts between versions.  A change of the SQL after a release goes into
 # a new update script; test/integration/upgrade.sh checks that updating
 # gives exactly a fresh install.
-DATA         = upgrade/$(EXTENSION)--0.1.0.sql upgrade/$(EXTENSION)--0.1.0--0.2.0.sql
+DATA         = upgrade/$(EXTENSION)--0.1.0.sql upgrade/$(EXTENSION)--0.1.0--0.2.0.sql \
+               upgrade/$(EXTENSION)--0.2.0.sql upgrade/$(EXTENSION)--0.2.0--0.3.0.sql
 
 REGRESS      = pg_lifecycle actor updated_at soft_delete audit counters
 REGRESS_OPTS = --inputdir=. --outputdir=.
@@ -46,5 +53,8 @@ bench:
 test:
 	bash .ci/run
 
-# Every feature includes the shared header.
-$(OBJS): src/pg_lifecycle.h
+# Every file includes the shared headers; a feature's files, its own.
+$(OBJS): src/pg_lifecycle.h src/compat.h
+$(patsubst %,src/%.o,$(filter soft_delete%,$(FEATURE_C))): src/soft_delete.h
+$(patsubst %,src/%.o,$(filter audit%,$(FEATURE_C))): src/audit.h
+$(patsubst %,src/%.o,$(filter counters%,$(FEATURE_C))): src/counters.h

@@ -49,19 +49,21 @@ typedef struct ActorParse
 	char	  **target;			/* where the current field's string goes */
 } ActorParse;
 
-static void
+static LC_JSON_ACTION
 actor_nest_in(void *state)
 {
 	((ActorParse *) state)->depth++;
+	LC_JSON_DONE;
 }
 
-static void
+static LC_JSON_ACTION
 actor_nest_out(void *state)
 {
 	((ActorParse *) state)->depth--;
+	LC_JSON_DONE;
 }
 
-static void
+static LC_JSON_ACTION
 actor_field_start(void *state, char *fname, bool isnull)
 {
 	ActorParse *p = (ActorParse *) state;
@@ -69,29 +71,31 @@ actor_field_start(void *state, char *fname, bool isnull)
 
 	p->target = NULL;
 	if (p->depth != 1)
-		return;
+		LC_JSON_DONE;
 	for (i = 0; i < p->nnames; i++)
 		if (strcmp(fname, p->names[i]) == 0)
 			p->target = &p->values[i];
 	/* like jsonb, a later duplicate key wins; a null value clears */
 	if (p->target)
 		*p->target = NULL;
+	LC_JSON_DONE;
 }
 
-static void
+static LC_JSON_ACTION
 actor_scalar(void *state, char *token, JsonTokenType tokentype)
 {
 	ActorParse *p = (ActorParse *) state;
 
 	/* only the direct value of a top-level field, as ->> would see it */
 	if (p->target == NULL || p->depth != 1)
-		return;
+		LC_JSON_DONE;
 	if (tokentype == JSON_TOKEN_STRING || tokentype == JSON_TOKEN_NUMBER)
 		*p->target = token;
 	p->target = NULL;
+	LC_JSON_DONE;
 }
 
-static void
+static LC_JSON_ACTION
 actor_element_start(void *state, bool isnull)
 {
 	/* an array or object value of a wanted field is not a string */
@@ -99,6 +103,7 @@ actor_element_start(void *state, bool isnull)
 
 	if (p->depth > 1)
 		p->target = NULL;
+	LC_JSON_DONE;
 }
 
 static char *
@@ -170,8 +175,7 @@ actor_json_fields(const char *json, int nnames, const char *const *names, char *
 	sem.array_element_start = actor_element_start;
 	sem.scalar = actor_scalar;
 
-	lex = makeJsonLexContextCstringLen(pstrdup(json), strlen(json), GetDatabaseEncoding(),
-									   GetDatabaseEncoding() == PG_UTF8);
+	lex = lc_compat_json_lexer(pstrdup(json), strlen(json), GetDatabaseEncoding() == PG_UTF8);
 	for (i = 0; i < nnames; i++)
 		values[i] = NULL;
 	if (actor_nesting(json) <= ACTOR_MAX_NESTING && pg_parse_json(lex, &sem) == JSON_SUCCESS)

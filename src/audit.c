@@ -12,9 +12,10 @@
  *	  transition tables, which the executor fills in step, so rows whose
  *	  key changed (or tables without a key) are paired right too.
  *
- *	  Per table we cache the names, the options and the prepared plans;
- *	  relcache invalidation (enable_audit recreates the triggers, ALTER
- *	  TABLE) makes us read them again.
+ *	  Per table the shared cache keeps the names, the options and the
+ *	  prepared plans; relcache invalidation (enable_audit recreates the
+ *	  triggers, ALTER TABLE) makes them be read again.  enable_audit() and
+ *	  the rest of the SQL API are in audit_admin.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -54,12 +55,8 @@
 #include "utils/tuplestore.h"
 #include "utils/varlena.h"
 
-#include "pg_lifecycle.h"
+#include "audit.h"
 
-#define AU_TRIGGER_INS	"lifecycle_audit_insert"
-#define AU_TRIGGER_UPD	"lifecycle_audit_update"
-#define AU_TRIGGER_DEL	"lifecycle_audit_delete"
-#define AU_TRIGGER_TRUNC "lifecycle_audit_truncate"
 #define AU_REDACTED		"[REDACTED]"
 
 typedef enum AuOp
@@ -72,17 +69,16 @@ typedef enum AuOp
 } AuOp;
 
 /*
- * What one audited table needs; keyed by relid.  Its options come from the
- * trigger's arguments (attribute numbers), so they change exactly when the
- * triggers do and follow column renames.
+ * What one audited table needs, in the shared cache.  Its options come
+ * from the triggers' arguments (attribute numbers), so they change exactly
+ * when the triggers do and follow column renames.
  */
 typedef struct AuTable
 {
-	Oid			relid;
-	bool		valid;
-	int			busy;			/* statements using it right now */
-	bool		scratch;		/* built for one nested use, not cached */
-	MemoryContext cxt;
+	LcEntry		entry;
+	bool		registered;		/* its root is in lifecycle.audit_tables */
+	bool		args_ok;		/* its audit triggers agree on their arguments */
+	char	   *args[2];		/* those arguments */
 	Oid			name_relid;		/* whose names the log uses: the root of a partition tree */
 	Datum		exclude;		/* text[] */
 	Datum		redact;			/* text[] */
@@ -93,7 +89,7 @@ typedef struct AuTable
 	char	   *upd_op;			/* SQL for the UPDATE's op */
 	bool		builtin;		/* only built-in types: no user code in capture */
 	bool		reg_types;		/* a reg* column: its output depends on search_path */
-	SPIPlanPtr	plans[2][AU_NOPS];	/* [builtin fast path][op] */
+	LcPlan		plans[AU_NOPS];
 	/* one row of a table of built-in types: logged from C (au_record_single) */
 	bool		single;			/* the key is one column, or there is none */
 	AttrNumber	key_attnum;		/* that column; 0 without a key */
@@ -104,34 +100,10 @@ typedef struct AuTable
 	bool	   *redacted;
 } AuTable;
 
-static HTAB *au_cache = NULL;
-static SPIPlanPtr au_insert_plan = NULL;	/* the log's INSERT, for every table */
-static SPIPlanPtr au_truncate_plan = NULL;
-
-static void
-au_invalidate(Datum arg, Oid relid)
-{
-	HASH_SEQ_STATUS status;
-	AuTable    *t;
-
-	hash_seq_init(&status, au_cache);
-	while ((t = hash_seq_search(&status)) != NULL)
-		if (relid == InvalidOid || t->relid == relid)
-			t->valid = false;
-}
-
-static void
-au_cache_init(void)
-{
-	HASHCTL		ctl;
-
-	ctl.keysize = sizeof(Oid);
-	ctl.entrysize = sizeof(AuTable);
-	ctl.hcxt = TopMemoryContext;
-	au_cache = hash_create("pg_lifecycle audited tables", 64, &ctl,
-						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	CacheRegisterRelcacheCallback(au_invalidate, (Datum) 0);
-}
+static LcCache *au_cache = NULL;
+static LcPlan au_insert_plan;	/* the log's INSERT, for every table */
+static LcPlan au_truncate_plan;
+static LcPlan au_single_plan;
 
 /* The names of the flagged columns, as text[]. */
 static ArrayType *
@@ -156,23 +128,19 @@ au_names_of(Relation rel, const bool *flags)
 static char *
 au_record_id_sql(Relation rel, const char *row)
 {
-	Oid			pk = RelationGetPrimaryKeyIndex(rel);
+	AttrNumber	keys[INDEX_MAX_KEYS];
+	int			nkeys = lc_primary_key(rel, keys);
 	StringInfoData sql;
-	Relation	idx;
 	int			i;
 
-	if (!OidIsValid(pk))
+	if (nkeys == 0)
 		return "NULL::pg_catalog.text";
-	idx = index_open(pk, AccessShareLock);
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, idx->rd_index->indnkeyatts > 1 ?
-						   "(ROW(" : "pg_catalog.format('%s', ");
-	for (i = 0; i < idx->rd_index->indnkeyatts; i++)
+	appendStringInfoString(&sql, nkeys > 1 ? "(ROW(" : "pg_catalog.format('%s', ");
+	for (i = 0; i < nkeys; i++)
 		appendStringInfo(&sql, "%s%s.%s", i ? ", " : "", row,
-						 quote_identifier(get_attname(RelationGetRelid(rel),
-													  idx->rd_index->indkey.values[i], false)));
-	appendStringInfoString(&sql, idx->rd_index->indnkeyatts > 1 ? "))::pg_catalog.text" : ")");
-	index_close(idx, AccessShareLock);
+						 quote_identifier(get_attname(RelationGetRelid(rel), keys[i], false)));
+	appendStringInfoString(&sql, nkeys > 1 ? "))::pg_catalog.text" : ")");
 	return sql.data;
 }
 
@@ -276,59 +244,80 @@ au_attnum_flags(Relation rel, const char *attnums)
 static void
 au_build_single(AuTable *t, Relation rel)
 {
-	Oid			pk = RelationGetPrimaryKeyIndex(rel);
+	AttrNumber	keys[INDEX_MAX_KEYS];
+	int			nkeys = lc_primary_key(rel, keys);
 	FuncExpr   *call;
 
-	if (OidIsValid(pk))
+	t->single = nkeys <= 1;
+	t->key_attnum = nkeys == 1 ? keys[0] : 0;
+	if (nkeys == 1)
 	{
-		Relation	idx = index_open(pk, AccessShareLock);
+		Oid			out;
+		bool		varlena;
 
-		t->single = idx->rd_index->indnkeyatts == 1;
-		t->key_attnum = idx->rd_index->indkey.values[0];
-		index_close(idx, AccessShareLock);
-		if (t->single)
-		{
-			Oid			out;
-			bool		varlena;
-
-			getTypeOutputInfo(TupleDescAttr(RelationGetDescr(rel), t->key_attnum - 1)->atttypid,
-							  &out, &varlena);
-			fmgr_info_cxt(out, &t->key_out, t->cxt);
-		}
+		getTypeOutputInfo(TupleDescAttr(RelationGetDescr(rel), t->key_attnum - 1)->atttypid,
+						  &out, &varlena);
+		fmgr_info_cxt(out, &t->key_out, t->entry.cxt);
 	}
-	else
-	{
-		t->single = true;
-		t->key_attnum = 0;
-	}
-	fmgr_info_cxt(F_TO_JSONB, &t->to_jsonb, t->cxt);
+	fmgr_info_cxt(F_TO_JSONB, &t->to_jsonb, t->entry.cxt);
 	call = makeFuncExpr(F_TO_JSONB, JSONBOID,
 						list_make1(makeNullConst(RelationGetForm(rel)->reltype, -1, InvalidOid)),
 						InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
 	t->to_jsonb.fn_expr = (Node *) call;
 }
 
+/*
+ * The arguments every audit trigger of the table carries (they must agree:
+ * a trigger replaced by hand with other options is refused, not obeyed).
+ */
 static void
-au_build(AuTable *t, Relation rel, Trigger *trigger)
+au_trigger_args(AuTable *t, Relation rel)
 {
-	MemoryContext old;
-	AttrNumber	deleted_at = get_attnum(t->relid, "deleted_at");
-	List	   *ancestors = RelationGetForm(rel)->relispartition ?
-		get_partition_ancestors(t->relid) : NIL;
+	int			i;
 
-	if (trigger->tgnargs != 2)
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("trigger \"%s\" on table \"%s\" has the wrong arguments",
-						trigger->tgname, RelationGetRelationName(rel)),
-				 errhint("Recreate it with lifecycle.enable_audit('%s').",
-						 lifecycle_qualified_name(rel))));
-	t->cxt = AllocSetContextCreate(t->scratch ? CurrentMemoryContext : CacheMemoryContext,
-								   "pg_lifecycle audited table", ALLOCSET_SMALL_SIZES);
-	old = MemoryContextSwitchTo(t->cxt);
-	t->name_relid = ancestors != NIL ? llast_oid(ancestors) : t->relid;
-	t->excluded = au_attnum_flags(rel, trigger->tgargs[0]);
-	t->redacted = au_attnum_flags(rel, trigger->tgargs[1]);
+	t->args_ok = false;
+	for (i = 0; i < AU_NTRIGGERS; i++)
+	{
+		Trigger    *tg = lc_find_trigger(rel, au_triggers[i].name);
+
+		if (tg == NULL)
+			continue;
+		if (tg->tgnargs != 2)
+			return;
+		if (t->args[0] == NULL)
+		{
+			t->args[0] = pstrdup(tg->tgargs[0]);
+			t->args[1] = pstrdup(tg->tgargs[1]);
+		}
+		else if (strcmp(t->args[0], tg->tgargs[0]) != 0 ||
+				 strcmp(t->args[1], tg->tgargs[1]) != 0)
+			return;
+	}
+	t->args_ok = t->args[0] != NULL;
+}
+
+static void
+au_build(LcEntry *entry, Relation rel)
+{
+	AuTable    *t = (AuTable *) entry;
+	Oid			relid = RelationGetRelid(rel);
+	AttrNumber	deleted_at = lc_attnum(rel, LC_DELETED_AT);
+	Oid			types[2] = {OIDOID, OIDOID};
+	Datum		values[2];
+
+	au_trigger_args(t, rel);
+	if (!t->args_ok)
+		return;
+	/* partitions are logged under the root's name; either may be the one audited */
+	t->name_relid = lc_partition_root(relid);
+	values[0] = ObjectIdGetDatum(t->name_relid);
+	values[1] = ObjectIdGetDatum(relid);
+	t->registered = lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
+							   "SELECT 1 FROM " LIFECYCLE_SCHEMA ".audit_tables"
+							   " WHERE relid OPERATOR(pg_catalog.=) $1 OR relid OPERATOR(pg_catalog.=) $2",
+							   2, types, values, NULL, SPI_OK_SELECT, 1) == 1;
+	t->excluded = au_attnum_flags(rel, t->args[0]);
+	t->redacted = au_attnum_flags(rel, t->args[1]);
 	t->exclude = PointerGetDatum(au_names_of(rel, t->excluded));
 	t->redact = PointerGetDatum(au_names_of(rel, t->redacted));
 	t->redact_object = au_redact_object(DatumGetArrayTypeP(t->redact));
@@ -342,72 +331,9 @@ au_build(AuTable *t, Relation rel, Trigger *trigger)
 		"'UPDATE'::" LIFECYCLE_SCHEMA ".audit_operation";
 	t->builtin = au_builtin_types(rel);
 	t->reg_types = au_reg_types(rel);
-	t->deleted_at = deleted_at > 0 ? deleted_at : 0;
+	t->deleted_at = deleted_at;
 	if (t->builtin)
 		au_build_single(t, rel);
-	MemoryContextSwitchTo(old);
-}
-
-static void
-au_free(AuTable *t)
-{
-	int			i;
-
-	for (i = 0; i < 2 * AU_NOPS; i++)
-		if (t->plans[i / AU_NOPS][i % AU_NOPS] && !t->scratch)
-			SPI_freeplan(t->plans[i / AU_NOPS][i % AU_NOPS]);
-	memset(t->plans, 0, sizeof(t->plans));
-	if (t->cxt)
-		MemoryContextDelete(t->cxt);
-	t->cxt = NULL;
-}
-
-/*
- * The entry of the table the trigger fired on.  While a statement of the
- * table is writing the log, a nested statement that finds the entry stale
- * gets one built just for it, so nothing in use is freed.
- */
-static AuTable *
-au_lookup(TriggerData *td)
-{
-	Relation	rel = td->tg_relation;
-	Oid			relid = RelationGetRelid(rel);
-	AuTable    *t;
-	bool		found;
-
-	if (au_cache == NULL)
-		au_cache_init();
-	t = hash_search(au_cache, &relid, HASH_ENTER, &found);
-	if (!found)
-		memset(t, 0, sizeof(AuTable));
-	t->relid = relid;
-	if (t->valid)
-		return t;
-	if (t->busy > 0)
-	{
-		AuTable    *scratch = palloc0(sizeof(AuTable));
-
-		scratch->relid = relid;
-		scratch->scratch = true;
-		au_build(scratch, rel, td->tg_trigger);
-		return scratch;
-	}
-	while (!t->valid)
-	{
-		au_free(t);
-		t->valid = true;
-		PG_TRY();
-		{
-			au_build(t, rel, td->tg_trigger);
-		}
-		PG_CATCH();
-		{
-			t->valid = false;
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
-	}
-	return t;
 }
 
 /* ---------- the SQL of each operation ---------- */
@@ -485,45 +411,28 @@ au_rows_sql(AuTable *t, AuOp op)
 	"$10, $11, $12, COALESCE($13, pg_catalog.host(pg_catalog.inet_client_addr()))," \
 	" pg_catalog.current_setting('application_name')"
 
-static SPIPlanPtr
+/* The log's INSERT of unnested arrays (or of a TRUNCATE), kept for every table. */
+static LcPlan *
 au_log_plan(bool truncate)
 {
-	SPIPlanPtr *slot = truncate ? &au_truncate_plan : &au_insert_plan;
-	Oid			types[13];
-	Oid			optype;
-	const char *sql = truncate ?
-		AU_LOG_COLUMNS "SELECT $1, $2, $3, $4, 'TRUNCATE', NULL, NULL, NULL, NULL, " AU_LOG_CONTEXT :
-		AU_LOG_COLUMNS "SELECT $1, $2, $3, $4, u.op, u.rid, u.o, u.n,"
-		" CASE WHEN u.c IS NULL THEN NULL ELSE ARRAY(SELECT pg_catalog.jsonb_array_elements_text(u.c)) END, "
-		AU_LOG_CONTEXT " FROM ROWS FROM (pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7),"
-		" pg_catalog.unnest($8), pg_catalog.unnest($9)) AS u(rid, op, o, n, c)";
+	LcPlan	   *plan = truncate ? &au_truncate_plan : &au_insert_plan;
+	Oid			types[13] = {TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, TEXTARRAYOID,
+		InvalidOid, JSONBARRAYOID, JSONBARRAYOID, JSONBARRAYOID, UUIDOID, TEXTOID, TEXTOID,
+	TEXTOID};
 
-	if (*slot != NULL && SPI_plan_is_valid(*slot))
-		return *slot;
-	optype = get_array_type(GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
-											CStringGetDatum("audit_operation"),
-											ObjectIdGetDatum(get_namespace_oid(LIFECYCLE_SCHEMA, false))));
-	types[0] = TIMESTAMPTZOID;
-	types[1] = INT8OID;
-	types[2] = TEXTOID;
-	types[3] = TEXTOID;
-	types[4] = TEXTARRAYOID;
-	types[5] = optype;
-	types[6] = JSONBARRAYOID;
-	types[7] = JSONBARRAYOID;
-	types[8] = JSONBARRAYOID;
-	types[9] = UUIDOID;
-	types[10] = TEXTOID;
-	types[11] = TEXTOID;
-	types[12] = TEXTOID;
-	if (*slot)
-		SPI_freeplan(*slot);
-	*slot = SPI_prepare(sql, 13, types);
-	if (*slot == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(*slot) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return *slot;
+	if (lc_plan_ready(plan))
+		return plan;
+	types[5] = get_array_type(GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+											  CStringGetDatum("audit_operation"),
+											  ObjectIdGetDatum(get_namespace_oid(LIFECYCLE_SCHEMA, false))));
+	lc_plan_prepare(plan, NULL, LC_EXTENSION_OWNER, InvalidOid, truncate ?
+					AU_LOG_COLUMNS "SELECT $1, $2, $3, $4, 'TRUNCATE', NULL, NULL, NULL, NULL, " AU_LOG_CONTEXT :
+					AU_LOG_COLUMNS "SELECT $1, $2, $3, $4, u.op, u.rid, u.o, u.n,"
+					" CASE WHEN u.c IS NULL THEN NULL ELSE ARRAY(SELECT pg_catalog.jsonb_array_elements_text(u.c)) END, "
+					AU_LOG_CONTEXT " FROM ROWS FROM (pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7),"
+					" pg_catalog.unnest($8), pg_catalog.unnest($9)) AS u(rid, op, o, n, c)",
+					13, types);
+	return plan;
 }
 
 /*
@@ -532,32 +441,30 @@ au_log_plan(bool truncate)
  * the context).  Otherwise the rows as one row of arrays, run as the
  * table's owner, for au_log_plan().
  */
-static SPIPlanPtr
+static LcPlan *
 au_plan(AuTable *t, AuOp op)
 {
 	Oid			types[12] = {TEXTARRAYOID, JSONBOID, TEXTARRAYOID, JSONBOID,
 		TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID};
-	SPIPlanPtr *slot = &t->plans[t->builtin][op];
-	char	   *sql;
+	LcPlan	   *plan = &t->plans[op];
 
-	if (*slot != NULL && SPI_plan_is_valid(*slot))
-		return *slot;
+	if (lc_plan_ready(plan))
+		return plan;
 	if (t->builtin)
-		sql = psprintf(AU_LOG_COLUMNS "SELECT $5, $6, $7, $8, x.op, x.rid, x.o, x.n,"
-					   " CASE WHEN x.c IS NULL THEN NULL ELSE ARRAY(SELECT pg_catalog.jsonb_array_elements_text(x.c)) END,"
-					   " $9, $10, $11, COALESCE($12, pg_catalog.host(pg_catalog.inet_client_addr())),"
-					   " pg_catalog.current_setting('application_name') FROM (%s) x",
-					   au_rows_sql(t, op));
+		lc_plan_prepare(plan, &t->entry, LC_EXTENSION_OWNER, InvalidOid,
+						psprintf(AU_LOG_COLUMNS "SELECT $5, $6, $7, $8, x.op, x.rid, x.o, x.n,"
+								 " CASE WHEN x.c IS NULL THEN NULL ELSE ARRAY(SELECT pg_catalog.jsonb_array_elements_text(x.c)) END,"
+								 " $9, $10, $11, COALESCE($12, pg_catalog.host(pg_catalog.inet_client_addr())),"
+								 " pg_catalog.current_setting('application_name') FROM (%s) x",
+								 au_rows_sql(t, op)),
+						12, types);
 	else
-		sql = psprintf("SELECT pg_catalog.array_agg(x.rid), pg_catalog.array_agg(x.op),"
-					   " pg_catalog.array_agg(x.o), pg_catalog.array_agg(x.n), pg_catalog.array_agg(x.c)"
-					   " FROM (%s) x", au_rows_sql(t, op));
-	*slot = SPI_prepare(sql, t->builtin ? 12 : 4, types);
-	if (*slot == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (!t->scratch && SPI_keepplan(*slot) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return *slot;
+		lc_plan_prepare(plan, &t->entry, LC_TABLE_OWNER, t->entry.relid,
+						psprintf("SELECT pg_catalog.array_agg(x.rid), pg_catalog.array_agg(x.op),"
+								 " pg_catalog.array_agg(x.o), pg_catalog.array_agg(x.n), pg_catalog.array_agg(x.c)"
+								 " FROM (%s) x", au_rows_sql(t, op)),
+						4, types);
+	return plan;
 }
 
 /*
@@ -601,15 +508,6 @@ au_unpin_output(int nest)
 }
 
 /* ---------- the trigger ---------- */
-
-static void
-au_trigger_misuse(FunctionCallInfo fcinfo, const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-			 errmsg("%s: %s", get_func_name(fcinfo->flinfo->fn_oid), what),
-			 errhint("This trigger is installed by lifecycle.enable_audit(); do not create it by hand.")));
-}
 
 /* The redaction marker, "[REDACTED]" as jsonb, made once. */
 static Datum
@@ -657,9 +555,7 @@ au_write_log(bool truncate, Datum *ctx, const char *ctxnulls, Datum *arrays)
 {
 	Datum		values[13];
 	char		nulls[13];
-	LifecycleUserSave save;
-	int			rc,
-				i;
+	int			i;
 
 	memcpy(values, ctx, 4 * sizeof(Datum));
 	memcpy(nulls, ctxnulls, 4);
@@ -670,11 +566,7 @@ au_write_log(bool truncate, Datum *ctx, const char *ctxnulls, Datum *arrays)
 	}
 	memcpy(values + 9, ctx + 4, 4 * sizeof(Datum));
 	memcpy(nulls + 9, ctxnulls + 4, 4);
-	lifecycle_become_owner(&save);
-	rc = SPI_execute_plan(au_log_plan(truncate), values, nulls, false, 0);
-	lifecycle_restore_user(&save);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "writing the audit log failed: %s", SPI_result_code_string(rc));
+	(void) lc_plan_run(au_log_plan(truncate), values, nulls, SPI_OK_INSERT, 0);
 }
 
 /*
@@ -683,24 +575,17 @@ au_write_log(bool truncate, Datum *ctx, const char *ctxnulls, Datum *arrays)
  * new values, $9 changed columns, $10 actor, $11 actor role, $12 database
  * user, $13 forwarded client address.
  */
-static SPIPlanPtr
-au_single_plan(void)
+static LcPlan *
+au_single_log_plan(void)
 {
-	static SPIPlanPtr plan = NULL;
 	Oid			types[13] = {TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 		JSONBOID, JSONBOID, TEXTARRAYOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID};
 
-	if (plan != NULL && SPI_plan_is_valid(plan))
-		return plan;
-	if (plan)
-		SPI_freeplan(plan);
-	plan = SPI_prepare(AU_LOG_COLUMNS "VALUES ($1, $2, $3, $4, $5::" LIFECYCLE_SCHEMA
-					   ".audit_operation, $6, $7, $8, $9, " AU_LOG_CONTEXT ")", 13, types);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return plan;
+	if (!lc_plan_ready(&au_single_plan))
+		lc_plan_prepare(&au_single_plan, NULL, LC_EXTENSION_OWNER, InvalidOid,
+						AU_LOG_COLUMNS "VALUES ($1, $2, $3, $4, $5::" LIFECYCLE_SCHEMA
+						".audit_operation, $6, $7, $8, $9, " AU_LOG_CONTEXT ")", 13, types);
+	return &au_single_plan;
 }
 
 /* A row as jsonb, as to_jsonb(row) makes it. */
@@ -751,17 +636,15 @@ static void
 au_record_single(AuTable *t, TriggerData *td, AuOp op)
 {
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
-	TupleTableSlot *o = op == AU_INSERT ? NULL : lifecycle_only_row(td->tg_oldtable, desc);
-	TupleTableSlot *n = op == AU_DELETE ? NULL : lifecycle_only_row(td->tg_newtable, desc);
+	TupleTableSlot *o = op == AU_INSERT ? NULL : lc_only_row(td->tg_oldtable, desc);
+	TupleTableSlot *n = op == AU_DELETE ? NULL : lc_only_row(td->tg_newtable, desc);
 	TupleTableSlot *keyrow = n ? n : o;
 	Datum		ctx[8],
 				values[13];
 	char		ctxnulls[8],
 				nulls[13];
 	const char *opname;
-	LifecycleUserSave save;
-	int			nest,
-				rc;
+	int			nest;
 
 	memset(nulls, ' ', sizeof(nulls));
 	nest = au_pin_output(t);
@@ -860,16 +743,12 @@ au_record_single(AuTable *t, TriggerData *td, AuOp op)
 	memcpy(nulls, ctxnulls, 4);
 	memcpy(values + 9, ctx + 4, 4 * sizeof(Datum));
 	memcpy(nulls + 9, ctxnulls + 4, 4);
-	lifecycle_become_owner(&save);
-	rc = SPI_execute_plan(au_single_plan(), values, nulls, false, 0);
-	lifecycle_restore_user(&save);
+	(void) lc_plan_run(au_single_log_plan(), values, nulls, SPI_OK_INSERT, 0);
 	au_unpin_output(nest);
 	if (o)
 		ExecDropSingleTupleTableSlot(o);
 	if (n)
 		ExecDropSingleTupleTableSlot(n);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "writing the audit log failed: %s", SPI_result_code_string(rc));
 }
 
 /*
@@ -883,9 +762,7 @@ au_record(AuTable *t, AuOp op)
 {
 	Datum		values[12];
 	char		nulls[12];
-	LifecycleUserSave save;
 	int			nest,
-				rc,
 				i;
 
 	values[0] = t->exclude;
@@ -896,29 +773,50 @@ au_record(AuTable *t, AuOp op)
 	au_context(t, values + 4, nulls + 4);
 	nest = au_pin_output(t);
 	if (t->builtin)
-	{
-		lifecycle_become_owner(&save);
-		rc = SPI_execute_plan(au_plan(t, op), values, nulls, false, 0);
-		lifecycle_restore_user(&save);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "writing the audit log failed: %s", SPI_result_code_string(rc));
-	}
+		(void) lc_plan_run(au_plan(t, op), values, nulls, SPI_OK_INSERT, 0);
 	else
 	{
 		Datum		arrays[5];
 		bool		isnull = false;
 
-		lifecycle_become_table_owner(t->relid, &save);
-		rc = SPI_execute_plan(au_plan(t, op), values, nulls, true, 1);
-		lifecycle_restore_user(&save);
-		if (rc != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "reading the changes failed: %s", SPI_result_code_string(rc));
+		/* one row of aggregates, always */
+		(void) lc_plan_run(au_plan(t, op), values, nulls, SPI_OK_SELECT, 0);
 		for (i = 0; i < 5 && !isnull; i++)
-			arrays[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
+			arrays[i] = lc_result(0, i + 1, &isnull);
 		if (!isnull)
 			au_write_log(false, values + 4, nulls + 4, arrays);
 	}
 	au_unpin_output(nest);
+}
+
+/*
+ * The entry of the table the trigger fired on, once the trigger is known
+ * to be one enable_audit() made: shape first (no SQL before that), then
+ * registration and agreement with the table's other audit triggers.
+ */
+static AuTable *
+au_attached(FunctionCallInfo fcinfo)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Trigger    *tg;
+	AuTable    *t;
+
+	tg = td->tg_trigger;
+	if (au_cache == NULL)
+		au_cache = lc_cache_create("pg_lifecycle audit", sizeof(AuTable), au_build);
+	t = (AuTable *) lc_cache_lookup(au_cache, td->tg_relation);
+	if (!t->args_ok || !t->registered ||
+		strcmp(tg->tgargs[0], t->args[0]) != 0 || strcmp(tg->tgargs[1], t->args[1]) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("audit_trigger: trigger \"%s\" on table \"%s\" was not created by pg_lifecycle",
+						tg->tgname, RelationGetRelationName(td->tg_relation)),
+				 errdetail(!t->registered ?
+						   "The table is not in lifecycle.audited_tables." :
+						   "The table's audit triggers do not agree on their options."),
+				 errhint("Run lifecycle.enable_audit('%s') to set auditing up again, or drop the trigger.",
+						 lc_qualified_name_oid(lc_partition_root(RelationGetRelid(td->tg_relation))))));
+	return t;
 }
 
 PG_FUNCTION_INFO_V1(audit_trigger);
@@ -931,60 +829,45 @@ audit_trigger(PG_FUNCTION_ARGS)
 				nnew;
 	bool		single;
 
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		au_trigger_misuse(fcinfo, "not called by trigger manager");
-	if (TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_AFTER(td->tg_event))
-		au_trigger_misuse(fcinfo, "must be fired AFTER ... FOR EACH STATEMENT");
-	if (!TRIGGER_FIRED_BY_TRUNCATE(td->tg_event) &&
-		(TRIGGER_FIRED_BY_DELETE(td->tg_event) ? td->tg_oldtable : td->tg_newtable) == NULL)
-		au_trigger_misuse(fcinfo, "needs its transition tables (REFERENCING ...)");
+	(void) lc_verify_trigger(fcinfo, au_triggers, AU_NTRIGGERS, AU_HINT);
 	nold = td->tg_oldtable ? tuplestore_tuple_count(td->tg_oldtable) : 0;
 	nnew = td->tg_newtable ? tuplestore_tuple_count(td->tg_newtable) : 0;
 	if (!TRIGGER_FIRED_BY_TRUNCATE(td->tg_event) && nold == 0 && nnew == 0)
 		return PointerGetDatum(NULL);
 
-	SPI_connect();
-	t = au_lookup(td);
+	lc_enter();
+	t = au_attached(fcinfo);
 	single = t->builtin && t->single && nold <= 1 && nnew <= 1 &&
 		(nold == nnew || !TRIGGER_FIRED_BY_UPDATE(td->tg_event));
 	if (!single && SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
 		elog(ERROR, "could not register the transition tables");
-	t->busy++;
-	PG_TRY();
+	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 	{
-		if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
-		{
-			Datum		ctx[8];
-			char		ctxnulls[8];
+		Datum		ctx[8];
+		char		ctxnulls[8];
 
-			au_context(t, ctx, ctxnulls);
-			au_write_log(true, ctx, ctxnulls, NULL);
-		}
-		else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) && nold != nnew)
-		{
-			/*
-			 * Rows went missing between old and new (a BEFORE trigger of the
-			 * partition a row moved to dropped it): the positions no longer
-			 * pair, so log the old rows as deleted and the new ones as
-			 * inserted.
-			 */
-			au_record(t, AU_DELETE);
-			au_record(t, AU_INSERT);
-		}
-		else if (single)
-			au_record_single(t, td, TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? AU_UPDATE1 :
-							 TRIGGER_FIRED_BY_INSERT(td->tg_event) ? AU_INSERT : AU_DELETE);
-		else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
-			au_record(t, nold == 1 ? AU_UPDATE1 : AU_UPDATE);
-		else
-			au_record(t, TRIGGER_FIRED_BY_INSERT(td->tg_event) ? AU_INSERT : AU_DELETE);
+		au_context(t, ctx, ctxnulls);
+		au_write_log(true, ctx, ctxnulls, NULL);
 	}
-	PG_FINALLY();
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) && nold != nnew)
 	{
-		t->busy--;
+		/*
+		 * Rows went missing between old and new (a BEFORE trigger of the
+		 * partition a row moved to dropped it): the positions no longer
+		 * pair, so log the old rows as deleted and the new ones as
+		 * inserted.
+		 */
+		au_record(t, AU_DELETE);
+		au_record(t, AU_INSERT);
 	}
-	PG_END_TRY();
-	SPI_finish();
+	else if (single)
+		au_record_single(t, td, TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? AU_UPDATE1 :
+						 TRIGGER_FIRED_BY_INSERT(td->tg_event) ? AU_INSERT : AU_DELETE);
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		au_record(t, nold == 1 ? AU_UPDATE1 : AU_UPDATE);
+	else
+		au_record(t, TRIGGER_FIRED_BY_INSERT(td->tg_event) ? AU_INSERT : AU_DELETE);
+	lc_leave();
 	return PointerGetDatum(NULL);
 }
 
@@ -994,7 +877,7 @@ Datum
 audit_log_append_only(PG_FUNCTION_ARGS)
 {
 	if (!CALLED_AS_TRIGGER(fcinfo))
-		au_trigger_misuse(fcinfo, "not called by trigger manager");
+		lc_trigger_misuse(fcinfo, "not called by trigger manager", AU_HINT);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("lifecycle.audit_log is append-only"),
@@ -1003,192 +886,3 @@ audit_log_append_only(PG_FUNCTION_ARGS)
 	PG_RETURN_NULL();
 }
 
-/* ---------- enable / disable ---------- */
-
-static ArrayType *
-au_array_arg(FunctionCallInfo fcinfo, int argno)
-{
-	return PG_ARGISNULL(argno) ? construct_empty_array(TEXTOID) : PG_GETARG_ARRAYTYPE_P(argno);
-}
-
-/* "{3,5}": the attribute numbers of a list of column names, checked. */
-static char *
-au_attnums(Relation rel, ArrayType *names, const char *what, ArrayType *other)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n,
-				i;
-	StringInfoData buf;
-
-	deconstruct_array(names, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	for (i = 0; i < n; i++)
-	{
-		char	   *col = nulls[i] ? "" : TextDatumGetCString(elems[i]);
-		AttrNumber	attnum = get_attnum(RelationGetRelid(rel), col);
-
-		if (attnum <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("column \"%s\" in %s does not exist in table \"%s\"",
-							col, what, RelationGetRelationName(rel)),
-					 errhint("Name columns of the table.")));
-		if (other != NULL)
-		{
-			Datum	   *oelems;
-			bool	   *onulls;
-			int			on,
-						j;
-
-			deconstruct_array(other, TEXTOID, -1, false, TYPALIGN_INT, &oelems, &onulls, &on);
-			for (j = 0; j < on; j++)
-				if (!onulls[j] && strcmp(TextDatumGetCString(oelems[j]), col) == 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("column \"%s\" is in both exclude_columns and redact_columns", col),
-							 errdetail("An excluded column never appears in the log; a redacted one appears with its value masked."),
-							 errhint("Name it in one list only.")));
-		}
-		appendStringInfo(&buf, "%s%d", i ? "," : "", attnum);
-	}
-	appendStringInfoChar(&buf, '}');
-	return buf.data;
-}
-
-/* The table and, for a partitioned table, every partition below it. */
-static List *
-au_tables(Relation rel)
-{
-	if (RelationGetForm(rel)->relkind == RELKIND_PARTITIONED_TABLE)
-		return find_all_inheritors(RelationGetRelid(rel), ShareRowExclusiveLock, NULL);
-	return list_make1_oid(RelationGetRelid(rel));
-}
-
-PG_FUNCTION_INFO_V1(enable_audit);
-Datum
-enable_audit(PG_FUNCTION_ARGS)
-{
-	Oid			relid;
-	ArrayType  *exclude = au_array_arg(fcinfo, 1);
-	ArrayType  *redact = au_array_arg(fcinfo, 2);
-	Relation	rel;
-	char	   *exclude_nums,
-			   *redact_nums;
-	List	   *tables;
-	ListCell   *lc;
-	Oid			argtypes[3] = {OIDOID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		values[3];
-	LifecycleUserSave save;
-	int			nest;
-	static const char *const events[4][2] = {
-		{AU_TRIGGER_INS, "INSERT ON %s REFERENCING NEW TABLE AS lifecycle_new FOR EACH STATEMENT"},
-		{AU_TRIGGER_UPD, "UPDATE ON %s REFERENCING OLD TABLE AS lifecycle_old NEW TABLE AS lifecycle_new FOR EACH STATEMENT"},
-		{AU_TRIGGER_DEL, "DELETE ON %s REFERENCING OLD TABLE AS lifecycle_old FOR EACH STATEMENT"},
-		{AU_TRIGGER_TRUNC, "TRUNCATE ON %s FOR EACH STATEMENT"}};
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("table must not be NULL"),
-				 errhint("Pass the table, e.g. lifecycle.enable_audit('public.projects').")));
-	relid = PG_GETARG_OID(0);
-	rel = lifecycle_open_owned_table(relid, ShareRowExclusiveLock, "enable_audit");
-	if (RelationGetNamespace(rel) == get_namespace_oid(LIFECYCLE_SCHEMA, false))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cannot audit \"%s\", a table of pg_lifecycle itself",
-						RelationGetRelationName(rel)),
-				 errdetail("The audit log would log its own writes."),
-				 errhint("Audit your own tables.")));
-	exclude_nums = au_attnums(rel, exclude, "exclude_columns", NULL);
-	redact_nums = au_attnums(rel, redact, "redact_columns", exclude);
-	tables = au_tables(rel);
-	relation_close(rel, NoLock);
-
-	SPI_connect();
-	nest = lifecycle_pin_search_path();
-	foreach(lc, tables)
-	{
-		char	   *qual = quote_qualified_identifier(get_namespace_name(get_rel_namespace(lfirst_oid(lc))),
-													  get_rel_name(lfirst_oid(lc)));
-		int			i;
-
-		for (i = 0; i < 4; i++)
-			lifecycle_spi_exec(psprintf("CREATE OR REPLACE TRIGGER %s AFTER %s"
-										" EXECUTE FUNCTION " LIFECYCLE_SCHEMA ".audit_trigger(%s, %s)",
-										events[i][0], psprintf(events[i][1], qual),
-										quote_literal_cstr(exclude_nums), quote_literal_cstr(redact_nums)),
-							   SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-	}
-	values[0] = ObjectIdGetDatum(relid);
-	values[1] = PointerGetDatum(exclude);
-	values[2] = PointerGetDatum(redact);
-	lifecycle_become_owner(&save);
-	lifecycle_spi_exec("INSERT INTO " LIFECYCLE_SCHEMA ".audit_tables (relid, exclude_columns, redact_columns)"
-					   " VALUES ($1, $2, $3) ON CONFLICT (relid) DO UPDATE"
-					   " SET exclude_columns = excluded.exclude_columns,"
-					   " redact_columns = excluded.redact_columns, enabled_at = pg_catalog.now()",
-					   SPI_OK_INSERT, 3, argtypes, values, NULL);
-	lifecycle_restore_user(&save);
-	lifecycle_unpin_search_path(nest);
-	SPI_finish();
-	PG_RETURN_VOID();
-}
-
-PG_FUNCTION_INFO_V1(disable_audit);
-Datum
-disable_audit(PG_FUNCTION_ARGS)
-{
-	Oid			relid;
-	Relation	rel;
-	bool		audited = false;
-	List	   *tables;
-	ListCell   *lc;
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1];
-	LifecycleUserSave save;
-	int			nest,
-				i;
-	const char *triggers[4] = {AU_TRIGGER_INS, AU_TRIGGER_UPD, AU_TRIGGER_DEL, AU_TRIGGER_TRUNC};
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("table must not be NULL"),
-				 errhint("Pass the table, e.g. lifecycle.disable_audit('public.projects').")));
-	relid = PG_GETARG_OID(0);
-	rel = lifecycle_open_owned_table(relid, ShareRowExclusiveLock, "disable_audit");
-	for (i = 0; rel->trigdesc && i < rel->trigdesc->numtriggers; i++)
-		if (strcmp(rel->trigdesc->triggers[i].tgname, AU_TRIGGER_INS) == 0)
-			audited = true;
-	tables = au_tables(rel);
-	relation_close(rel, NoLock);
-	if (!audited)
-	{
-		ereport(NOTICE,
-				(errmsg("table \"%s\" is not audited, skipping", get_rel_name(relid))));
-		PG_RETURN_VOID();
-	}
-
-	SPI_connect();
-	nest = lifecycle_pin_search_path();
-	foreach(lc, tables)
-	{
-		char	   *qual = quote_qualified_identifier(get_namespace_name(get_rel_namespace(lfirst_oid(lc))),
-													  get_rel_name(lfirst_oid(lc)));
-
-		for (i = 0; i < 4; i++)
-			lifecycle_spi_exec(psprintf("DROP TRIGGER IF EXISTS %s ON %s", triggers[i], qual),
-							   SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-	}
-	values[0] = ObjectIdGetDatum(relid);
-	lifecycle_become_owner(&save);
-	lifecycle_spi_exec("DELETE FROM " LIFECYCLE_SCHEMA ".audit_tables WHERE relid OPERATOR(pg_catalog.=) $1",
-					   SPI_OK_DELETE, 1, argtypes, values, NULL);
-	lifecycle_restore_user(&save);
-	lifecycle_unpin_search_path(nest);
-	SPI_finish();
-	PG_RETURN_VOID();
-}

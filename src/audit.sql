@@ -85,6 +85,37 @@ RETURNS trigger AS 'MODULE_PATHNAME', 'audit_trigger' LANGUAGE C;
 COMMENT ON FUNCTION lifecycle.audit_trigger() IS
   'Trigger of enable_audit(): writes the statement''s changes into lifecycle.audit_log';
 
+-- What a reader may see of the log.  Roles that bypass row-level security
+-- (service_role) and members of the extension owner's role read all of it.
+-- Any other role sees a change only if it made it itself: the row's
+-- actor_id is its own JWT user and the statement ran as its own role (not
+-- a foreign key's cascade, nor a function or trigger running as another
+-- owner); and then only what it may SELECT on the audited table now:
+-- values and changed columns of columns it may not read are left out, an
+-- UPDATE that changed only such columns is not shown, and neither is any
+-- change of a table whose primary key it may not read.
+CREATE FUNCTION lifecycle.audit_row_visible(schema_name text, table_name text,
+                                            actor_id uuid, db_user text, changed_columns text[])
+RETURNS boolean AS 'MODULE_PATHNAME', 'audit_row_visible' LANGUAGE C STABLE;
+CREATE FUNCTION lifecycle.audit_visible_values(schema_name text, table_name text, v jsonb)
+RETURNS jsonb AS 'MODULE_PATHNAME', 'audit_visible_values' LANGUAGE C STABLE;
+CREATE FUNCTION lifecycle.audit_visible_columns(schema_name text, table_name text, c text[])
+RETURNS text[] AS 'MODULE_PATHNAME', 'audit_visible_columns' LANGUAGE C STABLE;
+
+CREATE VIEW lifecycle.audit_log_visible WITH (security_barrier = true) AS
+SELECT a.id, a.occurred_at, a.txid, a.schema_name, a.table_name, a.op,
+       a.record_id,
+       lifecycle.audit_visible_values(a.schema_name, a.table_name, a.old_values) AS old_values,
+       lifecycle.audit_visible_values(a.schema_name, a.table_name, a.new_values) AS new_values,
+       lifecycle.audit_visible_columns(a.schema_name, a.table_name, a.changed_columns) AS changed_columns,
+       a.actor_id, a.actor_role, a.db_user, a.client_addr, a.application_name
+  FROM lifecycle.audit_log a
+ WHERE lifecycle.audit_row_visible(a.schema_name, a.table_name, a.actor_id, a.db_user,
+                                   a.changed_columns);
+
+COMMENT ON VIEW lifecycle.audit_log_visible IS
+  'The audit log as the current role may see it: its own changes, and only what it may SELECT on the audited tables (everything for roles that bypass RLS)';
+
 -- The history of one row, oldest first, as the caller may see the log.
 CREATE FUNCTION lifecycle.record_history(tbl regclass, record_id text)
 RETURNS SETOF lifecycle.audit_log
@@ -110,11 +141,11 @@ BEGIN
     END IF;
     RETURN QUERY
         SELECT h.* FROM (
-            SELECT a.* FROM lifecycle.audit_log a
+            SELECT a.* FROM lifecycle.audit_log_visible a
              WHERE a.schema_name = nsp AND a.table_name = rel
                AND a.record_id = record_history.record_id
             UNION ALL
-            SELECT a.* FROM lifecycle.audit_log a
+            SELECT a.* FROM lifecycle.audit_log_visible a
              WHERE a.schema_name = nsp AND a.table_name = rel
                AND a.record_id IS NULL AND a.op = 'TRUNCATE') h
          ORDER BY h.id;
@@ -122,7 +153,7 @@ END
 $$;
 
 COMMENT ON FUNCTION lifecycle.record_history(regclass, text) IS
-  'Audit log rows of one row (and the table''s TRUNCATEs), oldest first, as the caller may see them';
+  'Audit log rows of one row (and the table''s TRUNCATEs), oldest first, as the caller may see them (lifecycle.audit_log_visible)';
 
 -- The row as it was at a time, rebuilt from the log; NULL if it did not
 -- exist.  For a row that existed before auditing began, only the columns
@@ -154,42 +185,20 @@ $$;
 COMMENT ON FUNCTION lifecycle.record_at(regclass, text, timestamptz) IS
   'The row as it was at a time, rebuilt from the audit log (excluded columns absent, redacted ones masked); NULL if it did not exist';
 
--- Forget tables when they are dropped (the log keeps their history).
-CREATE FUNCTION lifecycle.audit_forget_dropped()
-RETURNS event_trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger_dropped_objects() d
-               WHERE d.object_type OPERATOR(pg_catalog.=) 'table') THEN
-        DELETE FROM lifecycle.audit_tables a
-         WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
-                            WHERE c.oid OPERATOR(pg_catalog.=) a.relid);
-    END IF;
-END
-$$;
-REVOKE ALL ON FUNCTION lifecycle.audit_forget_dropped() FROM PUBLIC;
-
-CREATE EVENT TRIGGER lifecycle_audit_forget_dropped ON sql_drop
-    EXECUTE FUNCTION lifecycle.audit_forget_dropped();
-
--- Supabase: service_role reads the whole log, authenticated its own
--- changes, anon nothing; nobody inserts directly.
+-- Supabase: service_role reads the whole log; authenticated reads
+-- lifecycle.audit_log_visible (its own changes, what it may SELECT); anon
+-- nothing; nobody inserts directly.
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'service_role') THEN
-        GRANT SELECT ON lifecycle.audit_log, lifecycle.audit_tables, lifecycle.audited_tables
+        GRANT SELECT ON lifecycle.audit_log, lifecycle.audit_tables, lifecycle.audited_tables,
+                        lifecycle.audit_log_visible
             TO service_role;
         CREATE POLICY audit_log_service_role ON lifecycle.audit_log
             FOR SELECT TO service_role USING (true);
     END IF;
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'authenticated') THEN
-        GRANT SELECT ON lifecycle.audit_log TO authenticated;
-        CREATE POLICY audit_log_own_changes ON lifecycle.audit_log
-            FOR SELECT TO authenticated
-            USING (actor_id OPERATOR(pg_catalog.=) lifecycle.current_actor());
+        GRANT SELECT ON lifecycle.audit_log_visible TO authenticated;
     END IF;
 END
 $$;

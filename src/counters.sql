@@ -179,34 +179,6 @@ END
 $$;
 REVOKE ALL ON FUNCTION lifecycle.usage_rebalance(text, uuid, smallint, bigint, bigint, integer, boolean) FROM PUBLIC;
 
--- Forget resources whose tables are dropped.
-CREATE FUNCTION lifecycle.usage_forget_dropped()
-RETURNS event_trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger_dropped_objects() d
-               WHERE d.object_type OPERATOR(pg_catalog.=) 'table') THEN
-        WITH gone AS (
-            DELETE FROM lifecycle.usage_resources r
-             WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
-                                WHERE c.oid OPERATOR(pg_catalog.=) r.counter_table)
-                OR (r.source_table IS NOT NULL AND
-                    NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
-                                 WHERE c.oid OPERATOR(pg_catalog.=) r.source_table))
-            RETURNING r.resource_type)
-        DELETE FROM lifecycle.usage_counts u USING gone
-         WHERE u.resource_type OPERATOR(pg_catalog.=) gone.resource_type;
-    END IF;
-END
-$$;
-REVOKE ALL ON FUNCTION lifecycle.usage_forget_dropped() FROM PUBLIC;
-
-CREATE EVENT TRIGGER lifecycle_usage_forget_dropped ON sql_drop
-    EXECUTE FUNCTION lifecycle.usage_forget_dropped();
-
 -- Supabase: service_role reads the configuration, counts and the whole
 -- ledger; authenticated reads its own ledger rows; anon nothing.
 DO $$

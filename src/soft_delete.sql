@@ -125,21 +125,12 @@ COMMENT ON FUNCTION lifecycle.soft_delete_intercept() IS
   'Trigger of enable_soft_delete(tbl, intercept_delete => true): turns DELETE into a soft delete with cascade';
 
 -- Per-table counts, as the caller sees them (RLS applies); NULL for a
--- table the caller may not read.
+-- table the caller may not read.  In C: it checks at read time that the
+-- table is still a table before reading it as the caller.
 CREATE FUNCTION lifecycle.soft_delete_counts(tbl regclass,
                                              OUT active_count bigint, OUT deleted_count bigint)
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF NOT pg_catalog.has_table_privilege(tbl, 'SELECT') THEN
-        RETURN;
-    END IF;
-    EXECUTE format('SELECT count(*) FILTER (WHERE deleted_at IS NULL),
-                           count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM %s', tbl)
-       INTO active_count, deleted_count;
-END
-$$;
+AS 'MODULE_PATHNAME', 'soft_delete_counts'
+LANGUAGE C STABLE;
 
 CREATE VIEW lifecycle.soft_delete_stats AS
 SELECT t.relid AS table_name,
@@ -152,30 +143,6 @@ SELECT t.relid AS table_name,
 
 COMMENT ON VIEW lifecycle.soft_delete_stats IS
   'Per soft-delete enabled table: live rows, soft-deleted rows and the deleted percentage, as the caller may see them';
-
--- Forget tables when they are dropped (as updated_at_forget_dropped()).
-CREATE FUNCTION lifecycle.soft_delete_forget_dropped()
-RETURNS event_trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger_dropped_objects() d
-               WHERE d.object_type OPERATOR(pg_catalog.=) 'table') THEN
-        DELETE FROM lifecycle.soft_delete_tables s
-         WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
-                            WHERE c.oid OPERATOR(pg_catalog.=) s.relid);
-        DELETE FROM lifecycle.soft_delete_tenant s
-         WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
-                            WHERE c.oid OPERATOR(pg_catalog.=) s.tenant_table);
-    END IF;
-END
-$$;
-REVOKE ALL ON FUNCTION lifecycle.soft_delete_forget_dropped() FROM PUBLIC;
-
-CREATE EVENT TRIGGER lifecycle_soft_delete_forget_dropped ON sql_drop
-    EXECUTE FUNCTION lifecycle.soft_delete_forget_dropped();
 
 DO $$
 BEGIN

@@ -37,45 +37,34 @@
 #define UA_DEFAULT_COLUMN	"updated_at"
 #define UA_TRIGGER_NAME		"lifecycle_updated_at"
 
-/* What one trigger's arguments resolve to on its table; keyed by trigger. */
-typedef struct UaTriggerInfo
+/* What one trigger's arguments resolve to on its table. */
+typedef struct UaTrigger
 {
-	Oid			tgoid;			/* hash key */
-	Oid			relid;
-	bool		valid;
+	Oid			tgoid;
 	bool		always;
 	AttrNumber	ts_attnum;
 	Oid			ts_type;		/* TIMESTAMPTZOID or TIMESTAMPOID */
 	AttrNumber	actor_attnum;	/* InvalidAttrNumber when none */
+} UaTrigger;
+
+/* A table's entry in the shared cache: its set_updated_at triggers. */
+typedef struct UaTable
+{
+	LcEntry		entry;
 	AttrNumber	deleted_at;		/* soft-delete columns, not an edit */
 	AttrNumber	deleted_by;
-} UaTriggerInfo;
+	List	   *triggers;		/* UaTrigger *, resolved on first use */
+} UaTable;
 
-static HTAB *ua_cache = NULL;
-
-static void
-ua_invalidate(Datum arg, Oid relid)
-{
-	HASH_SEQ_STATUS status;
-	UaTriggerInfo *info;
-
-	hash_seq_init(&status, ua_cache);
-	while ((info = hash_seq_search(&status)) != NULL)
-		if (relid == InvalidOid || info->relid == relid)
-			info->valid = false;
-}
+static LcCache *ua_cache = NULL;
 
 static void
-ua_cache_init(void)
+ua_build(LcEntry *entry, Relation rel)
 {
-	HASHCTL		ctl;
+	UaTable    *t = (UaTable *) entry;
 
-	ctl.keysize = sizeof(Oid);
-	ctl.entrysize = sizeof(UaTriggerInfo);
-	ctl.hcxt = TopMemoryContext;
-	ua_cache = hash_create("pg_lifecycle updated_at triggers", 64, &ctl,
-						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	CacheRegisterRelcacheCallback(ua_invalidate, (Datum) 0);
+	t->deleted_at = lc_attnum(rel, LC_DELETED_AT);
+	t->deleted_by = lc_attnum(rel, LC_DELETED_BY);
 }
 
 /*
@@ -110,7 +99,7 @@ ua_resolve_column(Relation rel, const char *colname, bool is_actor, Oid *typid)
 							format_type_be(att->atttypid)),
 					 errdetail("The actor column is stamped with lifecycle.current_actor(), which returns uuid."),
 					 errhint("Use a uuid column, e.g. ALTER TABLE %s ADD COLUMN updated_by uuid.",
-							 lifecycle_qualified_name(rel))));
+							 lc_qualified_name(rel))));
 		if (!is_actor && base != TIMESTAMPTZOID && base != TIMESTAMPOID)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -128,18 +117,10 @@ ua_resolve_column(Relation rel, const char *colname, bool is_actor, Oid *typid)
 					colname, RelationGetRelationName(rel)),
 			 is_actor ?
 			 errhint("Add it with ALTER TABLE %s ADD COLUMN %s uuid, or name another actor column.",
-					 lifecycle_qualified_name(rel), quote_identifier(colname)) :
+					 lc_qualified_name(rel), quote_identifier(colname)) :
 			 errhint("Add it with ALTER TABLE %s ADD COLUMN %s timestamptz NOT NULL DEFAULT now(), or name another column.",
-					 lifecycle_qualified_name(rel), quote_identifier(colname))));
+					 lc_qualified_name(rel), quote_identifier(colname))));
 	return InvalidAttrNumber;	/* keep compiler quiet */
-}
-
-static AttrNumber
-ua_optional_column(Relation rel, const char *name)
-{
-	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), name);
-
-	return attnum > 0 ? attnum : InvalidAttrNumber;
 }
 
 /*
@@ -147,7 +128,7 @@ ua_optional_column(Relation rel, const char *name)
  * word 'always'.  No argument means 'updated_at' and no actor.
  */
 static void
-ua_parse_args(Relation rel, Trigger *trigger, UaTriggerInfo *info)
+ua_parse_args(Relation rel, Trigger *trigger, UaTrigger *info)
 {
 	const char *colnames[2] = {UA_DEFAULT_COLUMN, NULL};
 	int			ncols = 0;
@@ -175,37 +156,44 @@ ua_parse_args(Relation rel, Trigger *trigger, UaTriggerInfo *info)
 	info->ts_attnum = ua_resolve_column(rel, colnames[0], false, &info->ts_type);
 	info->actor_attnum = colnames[1] ?
 		ua_resolve_column(rel, colnames[1], true, &ignored) : InvalidAttrNumber;
-	info->deleted_at = ua_optional_column(rel, "deleted_at");
-	info->deleted_by = ua_optional_column(rel, "deleted_by");
 }
 
-static UaTriggerInfo *
-ua_get_info(TriggerData *trigdata)
+/* The trigger's resolved arguments, from the table's cache entry. */
+static UaTrigger *
+ua_get_info(TriggerData *trigdata, UaTable **table)
 {
 	Trigger    *trigger = trigdata->tg_trigger;
-	UaTriggerInfo *info;
-	bool		found;
+	UaTable    *t;
+	UaTrigger  *info;
+	ListCell   *lc;
+	MemoryContext old;
 
 	if (ua_cache == NULL)
-		ua_cache_init();
-	info = hash_search(ua_cache, &trigger->tgoid, HASH_ENTER, &found);
-	if (!found || !info->valid)
-	{
-		info->valid = false;
-		info->relid = RelationGetRelid(trigdata->tg_relation);
-		ua_parse_args(trigdata->tg_relation, trigger, info);
-		info->valid = true;
-	}
+		ua_cache = lc_cache_create("pg_lifecycle updated_at", sizeof(UaTable), ua_build);
+	t = (UaTable *) lc_cache_lookup(ua_cache, trigdata->tg_relation);
+	*table = t;
+	foreach(lc, t->triggers)
+		if (((UaTrigger *) lfirst(lc))->tgoid == trigger->tgoid)
+			return lfirst(lc);
+	old = MemoryContextSwitchTo(t->entry.cxt);
+	info = palloc0(sizeof(UaTrigger));
+	info->tgoid = trigger->tgoid;
+	ua_parse_args(trigdata->tg_relation, trigger, info);
+	t->triggers = lappend(t->triggers, info);
+	MemoryContextSwitchTo(old);
 	return info;
 }
 
+/*
+ * set_updated_at is made to be attached by hand too (CREATE TRIGGER ...
+ * EXECUTE FUNCTION lifecycle.set_updated_at()): it runs no SQL and never
+ * changes role, so only the level, timing and events are checked.
+ */
 static void
 ua_misuse(FunctionCallInfo fcinfo, const char *what)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-			 errmsg("%s: %s", get_func_name(fcinfo->flinfo->fn_oid), what),
-			 errhint("Use it as CREATE TRIGGER ... BEFORE INSERT OR UPDATE ON <table> FOR EACH ROW EXECUTE FUNCTION lifecycle.set_updated_at(), or call lifecycle.enable_updated_at('<table>').")));
+	lc_trigger_misuse(fcinfo, what,
+					  "Use it as CREATE TRIGGER ... BEFORE INSERT OR UPDATE ON <table> FOR EACH ROW EXECUTE FUNCTION lifecycle.set_updated_at(), or call lifecycle.enable_updated_at('<table>').");
 }
 
 static bool
@@ -223,7 +211,7 @@ ua_column_differs(TriggerData *trigdata, AttrNumber attnum)
 }
 
 static bool
-ua_stamps_differ(TriggerData *trigdata, UaTriggerInfo *info)
+ua_stamps_differ(TriggerData *trigdata, UaTrigger *info)
 {
 	return ua_column_differs(trigdata, info->ts_attnum) ||
 		(info->actor_attnum != InvalidAttrNumber &&
@@ -236,7 +224,7 @@ ua_stamps_differ(TriggerData *trigdata, UaTriggerInfo *info)
  * restored row must come back exactly as it was, updated_at included.
  */
 static bool
-ua_row_changed(TriggerData *trigdata, UaTriggerInfo *info)
+ua_row_changed(TriggerData *trigdata, UaTable *t, UaTrigger *info)
 {
 	TupleDesc	tupdesc = RelationGetDescr(trigdata->tg_relation);
 	int			i;
@@ -248,8 +236,8 @@ ua_row_changed(TriggerData *trigdata, UaTriggerInfo *info)
 		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
 
 		if (att->attisdropped || att->attnum == info->ts_attnum ||
-			att->attnum == info->actor_attnum || att->attnum == info->deleted_at ||
-			att->attnum == info->deleted_by)
+			att->attnum == info->actor_attnum || att->attnum == t->deleted_at ||
+			att->attnum == t->deleted_by)
 			continue;
 		if (ua_column_differs(trigdata, att->attnum))
 			return true;
@@ -258,7 +246,7 @@ ua_row_changed(TriggerData *trigdata, UaTriggerInfo *info)
 }
 
 static Datum
-ua_now(UaTriggerInfo *info)
+ua_now(UaTrigger *info)
 {
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 
@@ -359,7 +347,7 @@ ua_apply(TriggerData *trigdata, HeapTuple tuple, int n, int *cols,
  * filled in (explicit values, e.g. from an import, are kept) unless 'always'.
  */
 static HeapTuple
-ua_stamp(TriggerData *trigdata, UaTriggerInfo *info, HeapTuple tuple,
+ua_stamp(TriggerData *trigdata, UaTrigger *info, HeapTuple tuple,
 		 bool only_nulls)
 {
 	TupleDesc	tupdesc = RelationGetDescr(trigdata->tg_relation);
@@ -389,7 +377,7 @@ ua_stamp(TriggerData *trigdata, UaTriggerInfo *info, HeapTuple tuple,
 
 /* A no-op UPDATE: put the old stamps back over whatever the new row says. */
 static HeapTuple
-ua_keep_old_stamps(TriggerData *trigdata, UaTriggerInfo *info)
+ua_keep_old_stamps(TriggerData *trigdata, UaTrigger *info)
 {
 	TupleTableSlot *oldslot = trigdata->tg_trigslot;
 	int			cols[2];
@@ -417,14 +405,11 @@ Datum
 set_updated_at(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	UaTriggerInfo *info;
+	UaTable    *t;
+	UaTrigger  *info;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("%s: not called by trigger manager",
-						get_func_name(fcinfo->flinfo->fn_oid)),
-				 errhint("Use it as CREATE TRIGGER ... BEFORE INSERT OR UPDATE ON <table> FOR EACH ROW EXECUTE FUNCTION lifecycle.set_updated_at(), or call lifecycle.enable_updated_at('<table>').")));
+		ua_misuse(fcinfo, "not called by trigger manager");
 	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
 		ua_misuse(fcinfo, "must be fired for each row");
 	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event))
@@ -433,12 +418,12 @@ set_updated_at(PG_FUNCTION_ARGS)
 		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		ua_misuse(fcinfo, "must be fired for INSERT or UPDATE");
 
-	info = ua_get_info(trigdata);
+	info = ua_get_info(trigdata, &t);
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 		return PointerGetDatum(ua_stamp(trigdata, info, trigdata->tg_trigtuple,
 										!info->always));
-	if (info->always || ua_row_changed(trigdata, info))
+	if (info->always || ua_row_changed(trigdata, t, info))
 		return PointerGetDatum(ua_stamp(trigdata, info, trigdata->tg_newtuple,
 										false));
 	return PointerGetDatum(ua_keep_old_stamps(trigdata, info));
@@ -452,65 +437,50 @@ PG_FUNCTION_INFO_V1(enable_updated_at);
 Datum
 enable_updated_at(PG_FUNCTION_ARGS)
 {
-	int			nest;
 	Oid			relid;
 	const char *tscol = UA_DEFAULT_COLUMN;
 	const char *actorcol = NULL;
 	Relation	rel;
 	Oid			typid;
-	StringInfoData sql;
-	LifecycleUserSave save;
+	char	   *sql;
 	Oid			argtypes[3] = {OIDOID, NAMEOID, NAMEOID};
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', ' '};
 
 	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("table must not be NULL"),
-				 errhint("Pass the table, e.g. lifecycle.enable_updated_at('public.projects').")));
+		lc_null_argument("table", "Pass the table, e.g. lifecycle.enable_updated_at('public.projects').");
 	relid = PG_GETARG_OID(0);
 	if (!PG_ARGISNULL(1))
 		tscol = NameStr(*PG_GETARG_NAME(1));
 	if (!PG_ARGISNULL(2))
 		actorcol = NameStr(*PG_GETARG_NAME(2));
 
-	rel = lifecycle_open_owned_table(relid, ShareRowExclusiveLock, "enable_updated_at");
+	rel = lc_open_owned_table(relid, ShareRowExclusiveLock, "enable_updated_at");
 	ua_resolve_column(rel, tscol, false, &typid);
 	if (actorcol)
 		ua_resolve_column(rel, actorcol, true, &typid);
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "CREATE OR REPLACE TRIGGER " UA_TRIGGER_NAME
-					 " BEFORE INSERT OR UPDATE ON %s FOR EACH ROW"
-					 " EXECUTE FUNCTION " LIFECYCLE_SCHEMA ".set_updated_at(%s",
-					 lifecycle_qualified_name(rel), quote_literal_cstr(tscol));
-	if (actorcol)
-		appendStringInfo(&sql, ", %s", quote_literal_cstr(actorcol));
-	appendStringInfoChar(&sql, ')');
+	sql = psprintf("CREATE OR REPLACE TRIGGER " UA_TRIGGER_NAME
+				   " BEFORE INSERT OR UPDATE ON %s FOR EACH ROW"
+				   " EXECUTE FUNCTION " LIFECYCLE_SCHEMA ".set_updated_at(%s%s%s)",
+				   lc_qualified_name(rel), quote_literal_cstr(tscol),
+				   actorcol ? ", " : "", actorcol ? quote_literal_cstr(actorcol) : "");
 	relation_close(rel, NoLock);
 
-	SPI_connect();
-	nest = lifecycle_pin_search_path();
-	lifecycle_spi_exec(sql.data, SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-
+	lc_enter();
+	lc_ddl(sql);
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = DirectFunctionCall1(namein, CStringGetDatum(tscol));
 	values[2] = actorcol ? DirectFunctionCall1(namein, CStringGetDatum(actorcol)) : (Datum) 0;
 	nulls[2] = actorcol ? ' ' : 'n';
-	lifecycle_become_owner(&save);
-	lifecycle_spi_exec("INSERT INTO " LIFECYCLE_SCHEMA ".updated_at_tables"
-					   " (relid, timestamp_column, actor_column) VALUES ($1, $2, $3)"
-					   " ON CONFLICT (relid) DO UPDATE"
-					   " SET timestamp_column = excluded.timestamp_column,"
-					   " actor_column = excluded.actor_column,"
-					   " enabled_at = pg_catalog.now()",
-					   SPI_OK_INSERT, 3, argtypes, values, nulls);
-	lifecycle_restore_user(&save);
-	lifecycle_unpin_search_path(nest);
-	SPI_finish();
-
+	(void) lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
+					  "INSERT INTO " LIFECYCLE_SCHEMA ".updated_at_tables"
+					  " (relid, timestamp_column, actor_column) VALUES ($1, $2, $3)"
+					  " ON CONFLICT (relid) DO UPDATE"
+					  " SET timestamp_column = excluded.timestamp_column,"
+					  " actor_column = excluded.actor_column,"
+					  " enabled_at = pg_catalog.now()",
+					  3, argtypes, values, nulls, SPI_OK_INSERT, 0);
+	lc_leave();
 	PG_RETURN_VOID();
 }
 
@@ -518,49 +488,48 @@ PG_FUNCTION_INFO_V1(disable_updated_at);
 Datum
 disable_updated_at(PG_FUNCTION_ARGS)
 {
-	int			nest;
 	Oid			relid;
 	Relation	rel;
-	StringInfoData sql;
-	LifecycleUserSave save;
+	char	   *sql;
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1];
-	bool		had_trigger = false;
-	int			i;
+	bool		had_trigger;
 
 	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("table must not be NULL"),
-				 errhint("Pass the table, e.g. lifecycle.disable_updated_at('public.projects').")));
+		lc_null_argument("table", "Pass the table, e.g. lifecycle.disable_updated_at('public.projects').");
 	relid = PG_GETARG_OID(0);
 
-	rel = lifecycle_open_owned_table(relid, ShareRowExclusiveLock, "disable_updated_at");
-	for (i = 0; rel->trigdesc && i < rel->trigdesc->numtriggers; i++)
-		if (strcmp(rel->trigdesc->triggers[i].tgname, UA_TRIGGER_NAME) == 0)
-			had_trigger = true;
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "DROP TRIGGER IF EXISTS " UA_TRIGGER_NAME " ON %s",
-					 lifecycle_qualified_name(rel));
+	rel = lc_open_owned_table(relid, ShareRowExclusiveLock, "disable_updated_at");
+	had_trigger = lc_find_trigger(rel, UA_TRIGGER_NAME) != NULL;
+	sql = psprintf("DROP TRIGGER " UA_TRIGGER_NAME " ON %s", lc_qualified_name(rel));
 	relation_close(rel, NoLock);
 
 	if (!had_trigger)
 		ereport(NOTICE,
 				(errmsg("table \"%s\" has no lifecycle updated_at trigger, skipping",
 						get_rel_name(relid))));
-
-	SPI_connect();
-	nest = lifecycle_pin_search_path();
+	lc_enter();
 	if (had_trigger)
-		lifecycle_spi_exec(sql.data, SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+		lc_ddl(sql);
 	values[0] = ObjectIdGetDatum(relid);
-	lifecycle_become_owner(&save);
-	lifecycle_spi_exec("DELETE FROM " LIFECYCLE_SCHEMA ".updated_at_tables"
-					   " WHERE relid = $1",
-					   SPI_OK_DELETE, 1, argtypes, values, NULL);
-	lifecycle_restore_user(&save);
-	lifecycle_unpin_search_path(nest);
-	SPI_finish();
-
+	(void) lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
+					  "DELETE FROM " LIFECYCLE_SCHEMA ".updated_at_tables"
+					  " WHERE relid OPERATOR(pg_catalog.=) $1",
+					  1, argtypes, values, NULL, SPI_OK_DELETE, 0);
+	lc_leave();
 	PG_RETURN_VOID();
 }
+
+/* sql_drop: forget tables, or their trigger, that are gone. */
+static const char *const ua_forget_dropped[] = {
+	"DELETE FROM " LIFECYCLE_SCHEMA ".updated_at_tables u"
+	" WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t"
+	" WHERE t.tgrelid OPERATOR(pg_catalog.=) u.relid"
+	" AND t.tgname OPERATOR(pg_catalog.=) '" UA_TRIGGER_NAME "')",
+	NULL
+};
+
+const LcFeature lc_updated_at_feature = {
+	.name = "updated_at",
+	.forget_dropped = ua_forget_dropped,
+};

@@ -53,30 +53,6 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION lifecycle.disable_updated_at(regclass) IS
   'Remove the lifecycle_updated_at trigger from a table you own; idempotent';
 
--- Forget tables (or their trigger) when they are dropped.  It runs as the
--- extension owner because the dropping user cannot write the table above;
--- it only deletes rows whose table or trigger no longer exists.
-CREATE FUNCTION lifecycle.updated_at_forget_dropped()
-RETURNS event_trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger_dropped_objects() d
-               WHERE d.object_type IN ('table', 'trigger')) THEN
-        DELETE FROM lifecycle.updated_at_tables u
-         WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
-                            WHERE t.tgrelid OPERATOR(pg_catalog.=) u.relid
-                              AND t.tgname OPERATOR(pg_catalog.=) 'lifecycle_updated_at');
-    END IF;
-END
-$$;
-REVOKE ALL ON FUNCTION lifecycle.updated_at_forget_dropped() FROM PUBLIC;
-
-CREATE EVENT TRIGGER lifecycle_updated_at_forget_dropped ON sql_drop
-    EXECUTE FUNCTION lifecycle.updated_at_forget_dropped();
-
 -- Supabase: the API's admin role may read which tables are stamped.
 DO $$
 BEGIN

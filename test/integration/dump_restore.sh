@@ -65,7 +65,8 @@ else
     echo "not ok - pg_restore into a new database"; exit 1
 fi
 
-check "extension restored at its version" "0.2.0" \
+check "extension restored at its version" \
+    "$(q postgres "SELECT default_version FROM pg_available_extensions WHERE name = 'pg_lifecycle'")" \
     "$(q $dst "SELECT extversion FROM pg_extension WHERE extname = 'pg_lifecycle'")"
 check "configuration rows restored (pg_extension_config_dump)" "app.projects|updated_at|updated_by" \
     "$(q $dst "SELECT relid::text, timestamp_column, actor_column FROM lifecycle.updated_at_tables")"

@@ -46,10 +46,16 @@ for db in $old $new; do q postgres "DROP DATABASE IF EXISTS $db" >/dev/null; q p
 
 versions=$(q postgres "SELECT string_agg(version, ' ' ORDER BY version) FROM pg_available_extension_versions WHERE name = 'pg_lifecycle'")
 current=$(q postgres "SELECT default_version FROM pg_available_extensions WHERE name = 'pg_lifecycle'")
-check "released versions installed beside the current one" "0.1.0 0.2.0" "$versions"
+check "released versions installed beside the current one" "0.1.0 0.2.0 0.3.0" "$versions"
+q $new "CREATE EXTENSION pg_lifecycle" >/dev/null
+m_new=$(members $new)
 
-"$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d $old >/dev/null <<'SQL' || { echo "not ok - set up the database at 0.1.0"; exit 1; }
-CREATE EXTENSION pg_lifecycle VERSION '0.1.0';
+# From each released version: set up data and configuration with what that
+# version has, update, and compare with a fresh install.
+for from in 0.1.0 0.2.0; do
+    q postgres "DROP DATABASE IF EXISTS $old" >/dev/null; q postgres "CREATE DATABASE $old" >/dev/null
+    "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d $old >/dev/null <<SQL || { echo "not ok - set up the database at $from"; continue; }
+CREATE EXTENSION pg_lifecycle VERSION '$from';
 CREATE TABLE accounts (id uuid PRIMARY KEY, name text, project_count integer NOT NULL DEFAULT 0);
 CREATE TABLE projects (id bigint PRIMARY KEY, account_id uuid REFERENCES accounts, name text,
                        updated_at timestamptz NOT NULL DEFAULT now());
@@ -62,27 +68,31 @@ INSERT INTO projects (id, account_id, name) VALUES (1, 'acc00000-0000-4000-8000-
                                                    (2, 'acc00000-0000-4000-8000-000000000001', 'b');
 SELECT lifecycle.soft_delete('projects', 2);
 SQL
-echo "ok - database set up at 0.1.0"
-
-q $old "ALTER EXTENSION pg_lifecycle UPDATE" >/dev/null || echo "not ok - ALTER EXTENSION pg_lifecycle UPDATE"
-check "updated to the current version" "$current" \
-    "$(q $old "SELECT extversion FROM pg_extension WHERE extname = 'pg_lifecycle'")"
-q $new "CREATE EXTENSION pg_lifecycle" >/dev/null
-m_old=$(members $old) m_new=$(members $new)
-if [ -z "$m_new" ]; then
-    echo "not ok - could not list the extension's objects"
-elif [ "$m_old" = "$m_new" ]; then
-    echo "ok - the updated extension has exactly the objects of a fresh install"
-else
-    echo "not ok - the updated extension differs from a fresh install:"
-    diff <(printf '%s\n' "$m_old") <(printf '%s\n' "$m_new") | sed 's/^/#   /'
-fi
-check "data and configuration kept" "1|INSERT,INSERT,SOFT_DELETE|accounts,projects" \
-    "$(q $old "SELECT count(*) FROM projects WHERE deleted_at IS NULL")|$(q $old "SELECT string_agg(op::text, ',' ORDER BY id) FROM lifecycle.audit_log")|$(q $old "SELECT string_agg(relid::text, ',' ORDER BY relid::text) FROM lifecycle.soft_delete_tables")"
-q $old "SELECT lifecycle.track_usage('projects', 'accounts', 'project_count', 'projects', 'account_id')" >/dev/null
-check "usage counters work after the update" "1|2" \
-    "$(q $old "SELECT project_count FROM accounts")|$(q $old "INSERT INTO projects (id, account_id, name) VALUES (3, 'acc00000-0000-4000-8000-000000000001', 'c'); SELECT project_count FROM accounts")"
-check "old features still work after the update" "UPDATE" \
-    "$(q $old "UPDATE projects SET name = 'a2' WHERE id = 1; SELECT op FROM lifecycle.audit_log ORDER BY id DESC LIMIT 1")"
+    echo "ok - database set up at $from"
+    q $old "ALTER EXTENSION pg_lifecycle UPDATE" >/dev/null || echo "not ok - ALTER EXTENSION pg_lifecycle UPDATE from $from"
+    check "updated from $from to the current version" "$current" \
+        "$(q $old "SELECT extversion FROM pg_extension WHERE extname = 'pg_lifecycle'")"
+    m_old=$(members $old)
+    if [ -z "$m_new" ]; then
+        echo "not ok - could not list the extension's objects"
+    elif [ "$m_old" = "$m_new" ]; then
+        echo "ok - updated from $from, the extension has exactly the objects of a fresh install"
+    else
+        echo "not ok - updated from $from, the extension differs from a fresh install:"
+        diff <(printf '%s\n' "$m_old") <(printf '%s\n' "$m_new") | sed 's/^/#   /'
+    fi
+    check "data and configuration kept from $from" "1|INSERT,INSERT,SOFT_DELETE|accounts,projects" \
+        "$(q $old "SELECT count(*) FROM projects WHERE deleted_at IS NULL")|$(q $old "SELECT string_agg(op::text, ',' ORDER BY id) FROM lifecycle.audit_log")|$(q $old "SELECT string_agg(relid::text, ',' ORDER BY relid::text) FROM lifecycle.soft_delete_tables")"
+    q $old "SELECT lifecycle.track_usage('projects', 'accounts', 'project_count', 'projects', 'account_id')" >/dev/null
+    check "usage counters work after the update from $from" "1|2" \
+        "$(q $old "SELECT project_count FROM accounts")|$(q $old "INSERT INTO projects (id, account_id, name) VALUES (3, 'acc00000-0000-4000-8000-000000000001', 'c'); SELECT project_count FROM accounts")"
+    check "old features still work after the update from $from" "UPDATE" \
+        "$(q $old "UPDATE projects SET name = 'a2' WHERE id = 1; SELECT op FROM lifecycle.audit_log ORDER BY id DESC LIMIT 1")"
+    q $old "CREATE TABLE gone (id int PRIMARY KEY); SELECT lifecycle.enable_soft_delete('gone'); DROP TABLE gone, projects CASCADE" >/dev/null
+    check "the one sql_drop event trigger forgets dropped tables (from $from)" "1|accounts|0" \
+        "$(q $old "SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'lifecycle%'")|$(q $old "SELECT string_agg(relid::text, ',') FROM lifecycle.soft_delete_tables")|$(q $old "SELECT count(*) FROM lifecycle.audit_tables")"
+    check "the audit log is read through audit_log_visible after the update from $from" "5" \
+        "$(q $old "SELECT count(*) FROM lifecycle.audit_log_visible")"
+done
 
 for db in $old $new; do q postgres "DROP DATABASE $db" >/dev/null; done

@@ -1,0 +1,82 @@
+/*-------------------------------------------------------------------------
+ *
+ * compat.h
+ *	  Every difference between the PostgreSQL versions pg_lifecycle builds
+ *	  on (15 to 18), behind one name each.  The rest of the code calls the
+ *	  names below and never tests PG_VERSION_NUM itself.
+ *
+ *	  15 and 18 are built and tested; 16 and 17 use the branch their
+ *	  release introduced the change in (noted on each).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LIFECYCLE_COMPAT_H
+#define LIFECYCLE_COMPAT_H
+
+#include "postgres.h"
+
+#include "catalog/pg_class.h"
+#include "common/jsonapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/acl.h"
+#include "utils/guc_tables.h"
+
+/* Does role own (or have the privileges of the owner of) the relation?  (16) */
+#if PG_VERSION_NUM >= 160000
+#define lc_compat_relation_ownercheck(relid, role) \
+	object_ownercheck(RelationRelationId, (relid), (role))
+#else
+#define lc_compat_relation_ownercheck(relid, role) pg_class_ownercheck((relid), (role))
+#endif
+
+/* This backend's number among the server's processes.  (17) */
+#if PG_VERSION_NUM >= 170000
+#define lc_compat_my_proc_number() ((int) MyProcNumber)
+#else
+#define lc_compat_my_proc_number() ((int) MyProc->pgprocno)
+#endif
+
+/* A setting's definition, by name; NULL if there is none.  (16) */
+static inline struct config_generic *
+lc_compat_find_guc(const char *name)
+{
+#if PG_VERSION_NUM >= 160000
+	return find_option(name, false, true, ERROR);
+#else
+	struct config_generic **vars = get_guc_variables();
+	int			n = GetNumConfigOptions();
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(vars[i]->name, name) == 0)
+			return vars[i];
+	return NULL;
+#endif
+}
+
+/*
+ * JSON semantic actions: from 16 they return a JsonParseErrorType.  Declare
+ * them with LC_JSON_ACTION and end them with LC_JSON_DONE.
+ */
+#if PG_VERSION_NUM >= 160000
+#define LC_JSON_ACTION JsonParseErrorType
+#define LC_JSON_DONE return JSON_SUCCESS
+#else
+#define LC_JSON_ACTION void
+#define LC_JSON_DONE return
+#endif
+
+/* A lexer over a string the caller keeps; freed with its memory context.  (17) */
+static inline JsonLexContext *
+lc_compat_json_lexer(char *json, int len, bool need_escapes)
+{
+#if PG_VERSION_NUM >= 170000
+	return makeJsonLexContextCstringLen(NULL, json, len, GetDatabaseEncoding(), need_escapes);
+#else
+	return makeJsonLexContextCstringLen(json, len, GetDatabaseEncoding(), need_escapes);
+#endif
+}
+
+#endif							/* LIFECYCLE_COMPAT_H */
