@@ -1,13 +1,36 @@
 # shellcheck shell=bash
-# Throwaway PostgreSQL 15 clusters for the demo, the tests and the benchmark.
-# Source it; it works as root (the server runs as the OS user postgres, since
-# initdb and postgres refuse root) and as an ordinary user (the server runs
-# as that user).
+# Throwaway PostgreSQL clusters for the demo, the tests and the benchmark:
+# PostgreSQL 15 from Debian by default, 18 with lc_use_pg 18.  Source it;
+# it works as root (the server runs as the OS user postgres, since initdb
+# and postgres refuse root) and as an ordinary user (the server runs as
+# that user).
 
 LC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 LC_PGBIN=/usr/lib/postgresql/15/bin
 LC_PG_CONFIG=$LC_PGBIN/pg_config
+LC_PG_VERSION=15
 LC_PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-contrib make gcc"
+# PostgreSQL 18 is not in Debian 12: a relocatable build beside the checkout.
+LC_PG18_SH=${LC_PG18_SH:-$LC_ROOT/../shared/postgres/pg18.sh}
+
+# lc_use_pg 15|18: the server the next commands build for, start and use.
+# Fails (status 1, with the reason on stderr) when 18 is not available.
+lc_use_pg() {
+    case $1 in
+        15)
+            LC_PGBIN=/usr/lib/postgresql/15/bin ;;
+        18)
+            if [ ! -x "$LC_PG18_SH" ]; then
+                echo "no PostgreSQL 18 build: $LC_PG18_SH is missing (it comes with the workplace's shared folder, not with the repository)" >&2
+                return 1
+            fi
+            LC_PGBIN=$(dirname "$("$LC_PG18_SH")") || return 1 ;;
+        *) lc_die "unknown PostgreSQL version $1" ;;
+    esac
+    LC_PG_CONFIG=$LC_PGBIN/pg_config
+    LC_PG_VERSION=$1
+    export LC_PGBIN
+}
 
 lc_log() { printf '==> %s\n' "$*" >&2; }
 lc_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -27,12 +50,15 @@ lc_need_packages() {
         lc_die "apt-get install ${missing[*]} failed"
 }
 
-# Build with -Wall -Werror (set in the Makefile) and install into PostgreSQL.
+# Build with -Wall -Werror (set in the Makefile) and install into the
+# PostgreSQL of lc_use_pg, from the checkout or from a copy of it ($1).
 lc_build_install() {
-    lc_log "building and installing pg_lifecycle"
-    make -s -C "$LC_ROOT" PG_CONFIG="$LC_PG_CONFIG" >/dev/null || lc_die "build failed"
+    local tree=${1:-$LC_ROOT}
+    lc_log "building and installing pg_lifecycle for PostgreSQL $LC_PG_VERSION"
+    make -s -C "$tree" PG_CONFIG="$LC_PG_CONFIG" clean >/dev/null 2>&1
+    make -s -C "$tree" PG_CONFIG="$LC_PG_CONFIG" >/dev/null || lc_die "build failed"
     if [ "$(id -u)" -eq 0 ] || [ -w "$("$LC_PG_CONFIG" --pkglibdir)" ]; then
-        make -s -C "$LC_ROOT" PG_CONFIG="$LC_PG_CONFIG" install >/dev/null || lc_die "make install failed"
+        make -s -C "$tree" PG_CONFIG="$LC_PG_CONFIG" install >/dev/null || lc_die "make install failed"
     else
         lc_die "make install needs root: run this command as root"
     fi
