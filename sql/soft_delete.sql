@@ -39,7 +39,10 @@ SELECT lifecycle.enable_soft_delete('regress_projects');
 SELECT relid, intercept_delete FROM lifecycle.soft_delete_tables ORDER BY relid::text;
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
  WHERE attrelid = 'regress_projects'::regclass AND attnum > 0 ORDER BY attnum;
-SELECT c.relname, c.reloptions, pg_get_viewdef(c.oid) FROM pg_class c WHERE c.relname = 'regress_projects_active';
+SELECT c.relname, c.reloptions, pg_get_viewdef(c.oid) ~ 'WHERE \(*(regress_projects\.)?deleted_at IS NULL\)*;$' AS live_rows_only,
+       (SELECT string_agg(attname, ', ' ORDER BY attnum) FROM pg_attribute
+         WHERE attrelid = c.oid AND attnum > 0) AS columns
+  FROM pg_class c WHERE c.relname = 'regress_projects_active';
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'regress_datasets'::regclass AND NOT tgisinternal ORDER BY 1;
 -- an existing deleted_at of another type, a view, a NULL, a non-owner
 CREATE TABLE regress_wrong (id int PRIMARY KEY, deleted_at date);
@@ -359,6 +362,162 @@ SELECT lifecycle.set_tenant_table('regress_accounts');
 SELECT lifecycle.soft_delete_account('a0000000-0000-4000-8000-000000000002');
 SELECT lifecycle.restore_account('a0000000-0000-4000-8000-000000000002');
 SELECT lifecycle.restore_account('a0000000-0000-4000-8000-000000000002');
+
+--
+-- exact restore whatever the foreign-key graph: a self-reference where two
+-- users invited each other, a cycle across two tables (a team's lead is
+-- one of its members), and a member's buddy in the same table; then the
+-- cleanup of the whole soft-deleted cycle
+--
+CREATE TABLE regress_user_roles (id int PRIMARY KEY, name text);
+CREATE TABLE regress_users (id int PRIMARY KEY, account_id uuid REFERENCES regress_accounts,
+                            invited_by int REFERENCES regress_users,
+                            role_id int REFERENCES regress_user_roles);
+CREATE TABLE regress_teams (id int PRIMARY KEY, account_id uuid REFERENCES regress_accounts, lead_id int);
+CREATE TABLE regress_team_members (id int PRIMARY KEY, team_id int REFERENCES regress_teams,
+                                   buddy int REFERENCES regress_team_members);
+ALTER TABLE regress_teams ADD FOREIGN KEY (lead_id) REFERENCES regress_team_members;
+SELECT lifecycle.enable_soft_delete(t)
+  FROM unnest('{regress_user_roles,regress_users,regress_teams,regress_team_members}'::regclass[]) t;
+INSERT INTO regress_accounts VALUES ('a0000000-0000-4000-8000-000000000009', 'cyclic');
+INSERT INTO regress_user_roles VALUES (1, 'admin'), (2, 'viewer');
+INSERT INTO regress_users VALUES (1, 'a0000000-0000-4000-8000-000000000009', NULL, 1),
+                                 (2, 'a0000000-0000-4000-8000-000000000009', 1, 2);
+UPDATE regress_users SET invited_by = 2 WHERE id = 1;
+INSERT INTO regress_teams VALUES (10, 'a0000000-0000-4000-8000-000000000009', NULL);
+INSERT INTO regress_team_members VALUES (100, 10, NULL), (101, 10, 100);
+UPDATE regress_teams SET lead_id = 101;
+UPDATE regress_team_members SET buddy = 101 WHERE id = 100;
+CREATE VIEW regress_cycle_state AS
+SELECT 'user' AS kind, id, deleted_at IS NOT NULL AS deleted FROM regress_users
+UNION ALL SELECT 'team', id, deleted_at IS NOT NULL FROM regress_teams
+UNION ALL SELECT 'member', id, deleted_at IS NOT NULL FROM regress_team_members
+UNION ALL SELECT 'account', 9, deleted_at IS NOT NULL FROM regress_accounts
+ WHERE id = 'a0000000-0000-4000-8000-000000000009'
+ORDER BY 1, 2;
+SELECT lifecycle.soft_delete_account('a0000000-0000-4000-8000-000000000009');
+SELECT * FROM regress_cycle_state;
+SELECT lifecycle.restore_account('a0000000-0000-4000-8000-000000000009');   -- all of it comes back
+SELECT * FROM regress_cycle_state;
+-- one user of the pair: the other, which it invited and which invited it, comes with it
+SELECT lifecycle.soft_delete_cascade('regress_users', 2);
+SELECT lifecycle.restore_cascade('regress_users', 1);
+SELECT * FROM regress_cycle_state WHERE kind = 'user';
+-- any member of a cycle restores the whole cycle its cascade took
+SELECT lifecycle.soft_delete('regress_team_members', 100);
+SELECT * FROM regress_cycle_state WHERE kind IN ('team', 'member');
+SELECT lifecycle.restore_cascade('regress_team_members', 101);
+SELECT * FROM regress_cycle_state WHERE kind IN ('team', 'member');
+-- a row of a cycle whose other parent stays deleted stays deleted, and so
+-- does the rest of its cycle: user 2's role was deleted on its own
+SELECT lifecycle.soft_delete_account('a0000000-0000-4000-8000-000000000009');
+SELECT lifecycle.soft_delete_cascade('regress_user_roles', 2);
+SELECT lifecycle.restore_account('a0000000-0000-4000-8000-000000000009');
+SELECT * FROM regress_cycle_state;
+SELECT count(*) AS live_under_deleted FROM regress_users c JOIN regress_users p ON p.id = c.invited_by
+ WHERE c.deleted_at IS NULL AND p.deleted_at IS NOT NULL;
+SELECT lifecycle.restore_cascade('regress_users', 1);            -- its cycle's role is still deleted
+SELECT lifecycle.restore_deleted('regress_user_roles', 2);
+SELECT lifecycle.restore_cascade('regress_users', 1);
+SELECT * FROM regress_cycle_state WHERE kind = 'user';
+-- cleanup removes the soft-deleted cycle, in one statement where tables reference each other
+SELECT lifecycle.soft_delete_account('a0000000-0000-4000-8000-000000000009');
+UPDATE regress_accounts SET deleted_at = deleted_at - interval '100 days'
+ WHERE id = 'a0000000-0000-4000-8000-000000000009';
+SELECT lifecycle.cleanup_soft_deleted_records('regress_accounts', 90);
+SELECT count(*) AS cycle_rows_left FROM regress_cycle_state;
+SELECT count(*) AS roles_left FROM regress_user_roles;          -- not below the account
+DROP VIEW regress_cycle_state;
+DROP TABLE regress_users, regress_user_roles, regress_teams, regress_team_members CASCADE;
+
+--
+-- partitioned tables: the root row, and a cascade into partitions
+--
+CREATE TABLE regress_events (id int PRIMARY KEY, account_id uuid REFERENCES regress_accounts, v text)
+    PARTITION BY RANGE (id);
+CREATE TABLE regress_events_1 PARTITION OF regress_events FOR VALUES FROM (0) TO (100);
+CREATE TABLE regress_events_2 PARTITION OF regress_events FOR VALUES FROM (100) TO (200);
+SELECT lifecycle.enable_soft_delete('regress_events');
+INSERT INTO regress_events VALUES (1, 'a0000000-0000-4000-8000-000000000002', 'x'),
+                                  (150, 'a0000000-0000-4000-8000-000000000002', 'y'),
+                                  (2, 'a0000000-0000-4000-8000-000000000001', 'z');
+SELECT lifecycle.soft_delete('regress_events', 150);
+SELECT lifecycle.soft_delete('regress_events', 1);
+SELECT tableoid::regclass, id, deleted_at IS NOT NULL AS deleted FROM regress_events ORDER BY id;
+SELECT lifecycle.restore_deleted('regress_events', 150);
+SELECT lifecycle.soft_delete_account('a0000000-0000-4000-8000-000000000002');
+SELECT tableoid::regclass, id, deleted_at IS NOT NULL AS deleted FROM regress_events ORDER BY id;
+SELECT lifecycle.restore_account('a0000000-0000-4000-8000-000000000002');   -- 1 stays: deleted before
+SELECT tableoid::regclass, id, deleted_at IS NOT NULL AS deleted FROM regress_events ORDER BY id;
+DROP TABLE regress_events CASCADE;
+
+--
+-- a child table of another owner, in a schema the caller may not use: the
+-- cascade reaches it as its owner (as a foreign key's action would), and
+-- neither blocks the parent's owner
+--
+CREATE ROLE regress_other;
+CREATE SCHEMA regress_private AUTHORIZATION regress_other;
+GRANT REFERENCES ON regress_projects TO regress_other;
+SET ROLE regress_other;
+CREATE TABLE regress_private.attachments (id int PRIMARY KEY,
+                                          project_id bigint REFERENCES public.regress_projects, name text);
+SELECT lifecycle.enable_soft_delete('regress_private.attachments');
+INSERT INTO regress_private.attachments VALUES (1, 1, 'spec.pdf'), (2, 2, 'logo.png');
+RESET ROLE;
+SET ROLE regress_member;
+SELECT has_schema_privilege('regress_private', 'USAGE') AS member_uses_the_schema;
+RESET ROLE;
+GRANT UPDATE ON regress_projects TO regress_member;
+GRANT SELECT ON regress_projects TO regress_member;
+SET ROLE regress_member;
+SELECT lifecycle.soft_delete_cascade('regress_projects', 1);
+SELECT lifecycle.restore_cascade('regress_projects', 1);
+RESET ROLE;
+SELECT lifecycle.soft_delete_cascade('regress_projects', 2);
+SET ROLE regress_other;
+SELECT id, deleted_at IS NOT NULL AS deleted FROM regress_private.attachments ORDER BY id;
+RESET ROLE;
+SELECT lifecycle.restore_cascade('regress_projects', 2);
+REVOKE ALL ON regress_projects FROM regress_member;
+SET client_min_messages = warning;
+DROP SCHEMA regress_private CASCADE;
+RESET client_min_messages;
+REVOKE ALL ON regress_projects FROM regress_other;
+DROP ROLE regress_other;
+
+--
+-- bad input changes nothing: a key that is not one value of the key's type,
+-- the extension's own tables, and its triggers attached by hand
+--
+SELECT lifecycle.soft_delete('regress_projects', ARRAY[2]);
+SELECT lifecycle.soft_delete('regress_projects', '[2]'::jsonb);
+SELECT lifecycle.soft_delete('regress_accounts', ARRAY['a0000000-0000-4000-8000-000000000001'::uuid]);
+SELECT lifecycle.soft_delete('regress_projects', 2.0);           -- a number that converts is fine
+SELECT lifecycle.restore_deleted('regress_projects', 2);
+SELECT lifecycle.enable_soft_delete('lifecycle.audit_log');
+SELECT lifecycle.enable_soft_delete('lifecycle.soft_delete_tables');
+SELECT count(*) AS columns_added FROM pg_attribute
+ WHERE attrelid = 'lifecycle.audit_log'::regclass AND attname IN ('deleted_at', 'deleted_by');
+CREATE TABLE regress_plain (id int PRIMARY KEY, v text);
+CREATE TRIGGER hand_made BEFORE DELETE ON regress_plain
+    FOR EACH ROW EXECUTE FUNCTION lifecycle.soft_delete_intercept();
+INSERT INTO regress_plain VALUES (1, 'kept');
+DELETE FROM regress_plain;
+DROP TRIGGER hand_made ON regress_plain;
+CREATE TRIGGER lifecycle_soft_delete_intercept BEFORE DELETE ON regress_plain
+    FOR EACH ROW EXECUTE FUNCTION lifecycle.soft_delete_intercept();
+DELETE FROM regress_plain;                                        -- the right name, not registered
+DROP TRIGGER lifecycle_soft_delete_intercept ON regress_plain;
+CREATE TRIGGER lifecycle_soft_delete_guard_ins AFTER INSERT ON regress_plain
+    FOR EACH ROW EXECUTE FUNCTION lifecycle.soft_delete_guard();
+INSERT INTO regress_plain VALUES (2, 'guarded by hand');
+DROP TRIGGER lifecycle_soft_delete_guard_ins ON regress_plain;
+CREATE TRIGGER lifecycle_soft_delete_guard_ins AFTER INSERT ON regress_plain
+    FOR EACH STATEMENT EXECUTE FUNCTION lifecycle.soft_delete_guard();
+INSERT INTO regress_plain VALUES (3, 'at the wrong level');
+SELECT * FROM regress_plain;
+DROP TABLE regress_plain;
 
 --
 -- disable_soft_delete keeps the columns and their data; dropping forgets

@@ -68,6 +68,7 @@ typedef struct SdTable
 	bool		enabled;		/* registered, and has its guard trigger */
 	bool		intercept;		/* registered with intercept_delete */
 	bool		partitioned;
+	Oid			root;			/* the partitioned table of a partition, else itself */
 	char	   *qualname;		/* quoted schema.table */
 	char	   *jsonname;		/* schema.table as the reports name it */
 	AttrNumber	deleted_at;

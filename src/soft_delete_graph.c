@@ -207,7 +207,10 @@ sd_build(LcEntry *entry, Relation rel)
 			   *intercepting;
 
 	sd_registrations(&registered, &intercepting);
-	t->registered = list_member_oid(registered, entry->relid);
+	/* a partition is set up with its partitioned table */
+	t->root = lc_partition_root(entry->relid);
+	t->registered = list_member_oid(registered, entry->relid) ||
+		list_member_oid(registered, t->root);
 	t->intercept = list_member_oid(intercepting, entry->relid);
 	t->enabled = t->registered && lc_find_trigger(rel, SD_GUARD_UPD) != NULL;
 	t->partitioned = RelationGetForm(rel)->relkind == RELKIND_PARTITIONED_TABLE;

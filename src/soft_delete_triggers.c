@@ -246,6 +246,11 @@ soft_delete_guard(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	lc_enter();
 	t = sd_trigger_table(td, false);
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) && t->root != t->entry.relid && sd_cascading(t->root))
+	{
+		lc_leave();				/* a cascade's statement on the partitioned table */
+		return PointerGetDatum(NULL);
+	}
 	row = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 	if (t->deleted_at != InvalidAttrNumber &&
 		heap_attisnull(row, t->deleted_at, RelationGetDescr(td->tg_relation)))
