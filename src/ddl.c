@@ -118,11 +118,18 @@ lc_check_still_table(Oid relid, const char *what)
 	relation_close(rel, NoLock);
 }
 
+/* schema.name, quoted; the session's own temporary schema is pg_temp */
+static char *
+lc_qualify(Oid nspoid, const char *name)
+{
+	return quote_qualified_identifier(isTempNamespace(nspoid) ? "pg_temp" :
+									  get_namespace_name(nspoid), name);
+}
+
 char *
 lc_qualified_name(Relation rel)
 {
-	return quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-									  RelationGetRelationName(rel));
+	return lc_qualify(RelationGetNamespace(rel), RelationGetRelationName(rel));
 }
 
 char *
@@ -134,7 +141,7 @@ lc_qualified_name_oid(Oid relid)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), name);
+	return lc_qualify(get_rel_namespace(relid), name);
 }
 
 /* "OPERATOR(schema.op)": an operator named so that search_path cannot matter */

@@ -170,10 +170,11 @@ lc_stored_setting(Oid dbid, Oid roleid, const char *name)
 
 /*
  * The search_path a fresh session of the owner would have in this
- * database: the session's reset value when nothing the caller controls
- * set it (postgresql.conf, ALTER DATABASE), else the owner's and the
- * database's stored settings, else the built-in default.  Never what the
- * caller chose with SET, connection options or ALTER ROLE on itself.
+ * database: the owner's own stored setting (ALTER ROLE ... IN DATABASE,
+ * ALTER ROLE), else the session's reset value when nothing the caller
+ * controls set it (postgresql.conf, ALTER DATABASE), else the database's
+ * stored setting, else the built-in default.  Never what the caller chose
+ * with SET, connection options or ALTER ROLE on itself.
  */
 static const char *
 lc_owner_raw_path(Oid owner)
@@ -187,11 +188,12 @@ lc_owner_raw_path(Oid owner)
 		if (guc == NULL)
 			elog(ERROR, "search_path setting not found");
 	}
+	if ((stored = lc_stored_setting(MyDatabaseId, owner, "search_path")) != NULL ||
+		(stored = lc_stored_setting(InvalidOid, owner, "search_path")) != NULL)
+		return stored;
 	if (guc->gen.reset_source <= PGC_S_DATABASE && guc->reset_val != NULL)
 		return guc->reset_val;
-	if ((stored = lc_stored_setting(MyDatabaseId, owner, "search_path")) != NULL ||
-		(stored = lc_stored_setting(InvalidOid, owner, "search_path")) != NULL ||
-		(stored = lc_stored_setting(MyDatabaseId, InvalidOid, "search_path")) != NULL)
+	if ((stored = lc_stored_setting(MyDatabaseId, InvalidOid, "search_path")) != NULL)
 		return stored;
 	return guc->boot_val;
 }

@@ -214,7 +214,7 @@ sd_build(LcEntry *entry, Relation rel)
 	t->intercept = list_member_oid(intercepting, entry->relid);
 	t->enabled = t->registered && lc_find_trigger(rel, SD_GUARD_UPD) != NULL;
 	t->partitioned = RelationGetForm(rel)->relkind == RELKIND_PARTITIONED_TABLE;
-	t->qualname = quote_qualified_identifier(nsp, RelationGetRelationName(rel));
+	t->qualname = lc_qualified_name(rel);
 	t->jsonname = psprintf("%s.%s", nsp, RelationGetRelationName(rel));
 	t->deleted_at = lc_attnum(rel, LC_DELETED_AT);
 	t->deleted_by = lc_attnum(rel, LC_DELETED_BY);
@@ -246,7 +246,7 @@ sd_enabled_table(Oid relid, const char *funcname)
 	SdTable    *t;
 
 	lc_check_table(rel, funcname);
-	relation_close(rel, AccessShareLock);
+	relation_close(rel, NoLock);	/* it stays a table until we are done */
 	t = sd_table(relid);
 	if (!t->enabled)
 		ereport(ERROR,
