@@ -181,6 +181,34 @@ INSERT INTO regress_moods VALUES (1, 'ok');
 SELECT who, count(*) FROM regress_cast_log GROUP BY who;
 SELECT new_values FROM lifecycle.audit_log WHERE table_name = 'regress_moods';
 
+-- the audit trigger runs only as enable_audit() attached it: a second one
+-- made by hand with other options, one replaced with other options, one
+-- with its transition table under another name, are refused; nothing is
+-- logged by them
+CREATE TABLE regress_hand (id int PRIMARY KEY, secret text);
+SELECT lifecycle.enable_audit('regress_hand', exclude_columns => '{secret}');
+CREATE TRIGGER second AFTER INSERT ON regress_hand REFERENCING NEW TABLE AS lifecycle_new
+    FOR EACH STATEMENT EXECUTE FUNCTION lifecycle.audit_trigger('{}', '{}');
+INSERT INTO regress_hand VALUES (1, 'never logged');
+DROP TRIGGER second ON regress_hand;
+CREATE OR REPLACE TRIGGER lifecycle_audit_insert AFTER INSERT ON regress_hand
+    REFERENCING NEW TABLE AS lifecycle_new
+    FOR EACH STATEMENT EXECUTE FUNCTION lifecycle.audit_trigger('{}', '{}');
+INSERT INTO regress_hand VALUES (2, 'never logged');
+CREATE OR REPLACE TRIGGER lifecycle_audit_insert AFTER INSERT ON regress_hand
+    REFERENCING NEW TABLE AS other_name
+    FOR EACH STATEMENT EXECUTE FUNCTION lifecycle.audit_trigger('{2}', '{}');
+INSERT INTO regress_hand VALUES (3, 'never logged');
+SELECT lifecycle.enable_audit('regress_hand', exclude_columns => '{secret}');   -- set up again
+INSERT INTO regress_hand VALUES (4, 'excluded');
+SELECT op, record_id, new_values FROM lifecycle.audit_log WHERE table_name = 'regress_hand' ORDER BY id;
+CREATE TEMP TABLE regress_temp_hand (id int);
+CREATE TRIGGER t AFTER INSERT ON regress_temp_hand REFERENCING NEW TABLE AS foo
+    FOR EACH STATEMENT EXECUTE FUNCTION lifecycle.audit_trigger('{}', '{}');
+INSERT INTO regress_temp_hand VALUES (1);
+SELECT lifecycle.audit_trigger();
+DROP TABLE regress_hand, regress_temp_hand;
+
 -- disable_audit stops logging and keeps the log; again is a notice
 SELECT lifecycle.disable_audit('regress_people');
 SELECT lifecycle.disable_audit('regress_people');

@@ -324,5 +324,123 @@ SET client_min_messages = warning;
 DROP TABLE public.regress_org_projects, public.regress_orgs;
 RESET client_min_messages;
 
+--
+-- What an API user may learn, through PostgREST-style requests (role
+-- switched and claims set per transaction): the audit log shows a user
+-- only what it could have SELECTed from the audited table, and errors say
+-- nothing about another tenant's rows.
+--
+CREATE TABLE public.regress_t_accounts (id uuid PRIMARY KEY, owner_id uuid NOT NULL,
+                                        n_shares int NOT NULL DEFAULT 0, max_shares int);
+CREATE TABLE public.regress_t_docs (id int PRIMARY KEY, account_id uuid NOT NULL REFERENCES public.regress_t_accounts,
+                                    body text, internal_score int DEFAULT 42);
+CREATE TABLE public.regress_t_comments (id int PRIMARY KEY,
+                                        doc_id int REFERENCES public.regress_t_docs ON DELETE CASCADE,
+                                        author_id uuid, body text);
+CREATE TABLE public.regress_t_shares (id int PRIMARY KEY, doc_id int REFERENCES public.regress_t_docs ON DELETE CASCADE,
+                                      account_id uuid REFERENCES public.regress_t_accounts);
+SELECT lifecycle.enable_soft_delete(t) FROM unnest('{public.regress_t_accounts,public.regress_t_docs,public.regress_t_comments,public.regress_t_shares}'::regclass[]) t;
+SELECT lifecycle.enable_audit('public.regress_t_docs');
+SELECT lifecycle.enable_audit('public.regress_t_comments');
+SELECT lifecycle.track_usage('shares', 'public.regress_t_accounts', 'n_shares',
+                             'public.regress_t_shares', 'account_id', 'max_shares');
+ALTER TABLE public.regress_t_accounts ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.regress_t_docs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.regress_t_comments ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.regress_t_shares ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own ON public.regress_t_accounts TO authenticated USING (owner_id = auth.uid());
+CREATE POLICY own ON public.regress_t_docs TO authenticated
+    USING (account_id IN (SELECT id FROM public.regress_t_accounts)) WITH CHECK (true);
+CREATE POLICY own ON public.regress_t_comments TO authenticated
+    USING (author_id = auth.uid()) WITH CHECK (author_id = auth.uid());
+CREATE POLICY own ON public.regress_t_shares TO authenticated
+    USING (doc_id IN (SELECT id FROM public.regress_t_docs)) WITH CHECK (doc_id IN (SELECT id FROM public.regress_t_docs));
+-- authenticated may not read a doc's internal score (it may still write it)
+REVOKE SELECT ON public.regress_t_docs FROM authenticated;
+GRANT SELECT (id, account_id, body, deleted_at, deleted_by) ON public.regress_t_docs TO authenticated;
+INSERT INTO public.regress_t_accounts (id, owner_id, max_shares) VALUES
+    ('aaaa0000-0000-4000-8000-00000000000a', 'a11ce000-0000-4000-8000-000000000001', 5),
+    ('bbbb0000-0000-4000-8000-00000000000b', 'b0b00000-0000-4000-8000-000000000002', 1);
+INSERT INTO public.regress_t_docs (id, account_id, body) VALUES (2, 'bbbb0000-0000-4000-8000-00000000000b', 'bob''s');
+-- alice writes: a doc (its score from the default), a change of the score
+-- only, a change of the body; a comment; a share with bob's account
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "a11ce000-0000-4000-8000-000000000001", "role": "authenticated"}', true);
+INSERT INTO public.regress_t_docs (id, account_id, body) VALUES (1, 'aaaa0000-0000-4000-8000-00000000000a', 'v1');
+UPDATE public.regress_t_docs SET internal_score = 7 WHERE id = 1;
+UPDATE public.regress_t_docs SET body = 'v2' WHERE id = 1;
+INSERT INTO public.regress_t_comments VALUES (11, 1, 'a11ce000-0000-4000-8000-000000000001', 'mine');
+INSERT INTO public.regress_t_shares VALUES (100, 1, 'bbbb0000-0000-4000-8000-00000000000b');
+COMMIT;
+-- bob comments on alice's doc
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "b0b00000-0000-4000-8000-000000000002", "role": "authenticated"}', true);
+INSERT INTO public.regress_t_comments VALUES (10, 1, 'b0b00000-0000-4000-8000-000000000002', 'bob''s');
+COMMIT;
+-- what alice reads of the log: her own changes, without the score (not
+-- the score-only UPDATE at all), not bob's comment
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "a11ce000-0000-4000-8000-000000000001", "role": "authenticated"}', true);
+SELECT table_name, op, record_id, old_values, new_values, changed_columns
+  FROM lifecycle.audit_log_visible ORDER BY id;
+SELECT op, new_values FROM lifecycle.record_history('public.regress_t_docs', '1');
+SELECT lifecycle.record_at('public.regress_t_docs', '1', now());
+COMMIT;
+-- the log holds the score all the same, for those who may read it
+SELECT op, new_values->'internal_score' AS score, changed_columns
+  FROM lifecycle.audit_log WHERE table_name = 'regress_t_docs' AND record_id = '1' ORDER BY id;
+-- alice soft-deletes her doc (the share with bob goes with it), bob's
+-- account gets another share meanwhile, and alice restores: the share
+-- would pass bob's limit, and alice learns no more than that
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "a11ce000-0000-4000-8000-000000000001", "role": "authenticated"}', true);
+SELECT lifecycle.soft_delete_cascade('public.regress_t_docs', 1);
+COMMIT;
+INSERT INTO public.regress_t_shares VALUES (101, 2, 'bbbb0000-0000-4000-8000-00000000000b');
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "a11ce000-0000-4000-8000-000000000001", "role": "authenticated"}', true);
+SELECT lifecycle.restore_cascade('public.regress_t_docs', 1);
+ROLLBACK;
+BEGIN;
+SET LOCAL ROLE service_role;
+SELECT lifecycle.restore_cascade('public.regress_t_docs', 1);   -- service_role sees the account
+ROLLBACK;
+-- bob, who cannot see alice's docs, references her soft-deleted doc: the
+-- same error as for a doc that does not exist
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "b0b00000-0000-4000-8000-000000000002", "role": "authenticated"}', true);
+SAVEPOINT s;
+INSERT INTO public.regress_t_comments VALUES (12, 1, 'b0b00000-0000-4000-8000-000000000002', 'on a deleted doc');
+ROLLBACK TO SAVEPOINT s;
+INSERT INTO public.regress_t_comments VALUES (13, 999, 'b0b00000-0000-4000-8000-000000000002', 'on no doc');
+ROLLBACK;
+-- alice, who may see it, is told it is soft-deleted
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "a11ce000-0000-4000-8000-000000000001", "role": "authenticated"}', true);
+INSERT INTO public.regress_t_comments VALUES (14, 1, 'a11ce000-0000-4000-8000-000000000001', 'on my deleted doc');
+ROLLBACK;
+-- alice deletes her doc for good: the foreign key's cascade deletes bob's
+-- comment (and hers) as the table's owner, logged under alice's actor id;
+-- alice does not see those deletions, service_role does
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "a11ce000-0000-4000-8000-000000000001", "role": "authenticated"}', true);
+SELECT lifecycle.permanent_delete('public.regress_t_docs', 1);
+SELECT table_name, op, record_id FROM lifecycle.audit_log_visible
+ WHERE op = 'DELETE' ORDER BY id;
+COMMIT;
+SELECT table_name, op, record_id, actor_id, db_user FROM lifecycle.audit_log
+ WHERE op = 'DELETE' ORDER BY id;
+SET client_min_messages = warning;
+DROP TABLE public.regress_t_shares, public.regress_t_comments, public.regress_t_docs, public.regress_t_accounts CASCADE;
+RESET client_min_messages;
+
 DROP FUNCTION regress_compare(text, text);
 DROP EXTENSION pg_lifecycle;

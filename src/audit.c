@@ -305,9 +305,6 @@ au_build(LcEntry *entry, Relation rel)
 	Oid			types[2] = {OIDOID, OIDOID};
 	Datum		values[2];
 
-	au_trigger_args(t, rel);
-	if (!t->args_ok)
-		return;
 	/* partitions are logged under the root's name; either may be the one audited */
 	t->name_relid = lc_partition_root(relid);
 	values[0] = ObjectIdGetDatum(t->name_relid);
@@ -316,6 +313,9 @@ au_build(LcEntry *entry, Relation rel)
 							   "SELECT 1 FROM " LIFECYCLE_SCHEMA ".audit_tables"
 							   " WHERE relid OPERATOR(pg_catalog.=) $1 OR relid OPERATOR(pg_catalog.=) $2",
 							   2, types, values, NULL, SPI_OK_SELECT, 1) == 1;
+	au_trigger_args(t, rel);
+	if (!t->registered || !t->args_ok)
+		return;
 	t->excluded = au_attnum_flags(rel, t->args[0]);
 	t->redacted = au_attnum_flags(rel, t->args[1]);
 	t->exclude = PointerGetDatum(au_names_of(rel, t->excluded));
@@ -526,11 +526,92 @@ au_marker(void)
 }
 
 /*
+ * The role each statement runs as, noted by the BEFORE STATEMENT trigger
+ * and taken by the AFTER STATEMENT trigger of the same table and event.
+ * A foreign key's ON DELETE CASCADE runs its DELETE as the referencing
+ * table's owner, but its AFTER triggers fire later, back as the user who
+ * deleted the parent row: only the BEFORE trigger sees who really ran it,
+ * and db_user is what lets readers tell their own statements from those.
+ */
+typedef struct AuRunner
+{
+	Oid			relid;
+	uint32		event;			/* TRIGGER_EVENT_INSERT, _UPDATE, _DELETE */
+	Oid			user;
+	SubTransactionId subxid;
+} AuRunner;
+
+static List *au_runners = NIL;	/* in TopTransactionContext */
+
+void
+au_xact_end(void)
+{
+	au_runners = NIL;			/* its memory goes with the transaction */
+}
+
+void
+au_subxact_end(bool commit, SubTransactionId mine, SubTransactionId parent)
+{
+	ListCell   *lc;
+
+	foreach(lc, au_runners)
+	{
+		AuRunner   *r = lfirst(lc);
+
+		if (r->subxid != mine)
+			continue;
+		if (commit)
+			r->subxid = parent;
+		else
+			au_runners = foreach_delete_current(au_runners, lc);
+	}
+}
+
+static void
+au_statement_starts(TriggerData *td)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	AuRunner   *r = palloc(sizeof(AuRunner));
+
+	r->relid = RelationGetRelid(td->tg_relation);
+	r->event = td->tg_event & TRIGGER_EVENT_OPMASK;
+	r->user = GetUserId();
+	r->subxid = GetCurrentSubTransactionId();
+	au_runners = lappend(au_runners, r);
+	MemoryContextSwitchTo(old);
+}
+
+/* Who ran the statement whose AFTER trigger fires now (the current user if unknown). */
+static Oid
+au_statement_runner(TriggerData *td)
+{
+	Oid			relid = RelationGetRelid(td->tg_relation);
+	uint32		event = td->tg_event & TRIGGER_EVENT_OPMASK;
+	ListCell   *lc;
+
+	foreach(lc, au_runners)
+	{
+		AuRunner   *r = lfirst(lc);
+
+		if (r->relid == relid && r->event == event)
+		{
+			Oid			user = r->user;
+
+			au_runners = foreach_delete_current(au_runners, lc);
+			pfree(r);
+			return user;
+		}
+	}
+	return GetUserId();
+}
+
+/*
  * Who, when and where, for the log: occurred_at, txid, schema and table
- * names, actor, actor role, database user, forwarded client address.
+ * names, actor, actor role, database user (who ran the statement),
+ * forwarded client address.
  */
 static void
-au_context(AuTable *t, Datum *values, char *nulls)
+au_context(AuTable *t, Oid runner, Datum *values, char *nulls)
 {
 	pg_uuid_t  *actor = palloc(sizeof(pg_uuid_t));
 	char	   *forwarded = lifecycle_forwarded_for();
@@ -544,7 +625,7 @@ au_context(AuTable *t, Datum *values, char *nulls)
 	values[4] = known ? UUIDPGetDatum(actor) : (Datum) 0;
 	nulls[4] = known ? ' ' : 'n';
 	values[5] = CStringGetTextDatum(lifecycle_current_actor_role());
-	values[6] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
+	values[6] = CStringGetTextDatum(GetUserNameFromId(runner, false));
 	values[7] = forwarded ? CStringGetTextDatum(forwarded) : (Datum) 0;
 	nulls[7] = forwarded ? ' ' : 'n';
 }
@@ -633,7 +714,7 @@ au_text_array(const char **names, int n)
  * whose rights it runs with.
  */
 static void
-au_record_single(AuTable *t, TriggerData *td, AuOp op)
+au_record_single(AuTable *t, TriggerData *td, AuOp op, Oid runner)
 {
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
 	TupleTableSlot *o = op == AU_INSERT ? NULL : lc_only_row(td->tg_oldtable, desc);
@@ -738,7 +819,7 @@ au_record_single(AuTable *t, TriggerData *td, AuOp op)
 														   keyrow->tts_values[t->key_attnum - 1]));
 	else
 		nulls[5] = 'n';
-	au_context(t, ctx, ctxnulls);
+	au_context(t, runner, ctx, ctxnulls);
 	memcpy(values, ctx, 4 * sizeof(Datum));
 	memcpy(nulls, ctxnulls, 4);
 	memcpy(values + 9, ctx + 4, 4 * sizeof(Datum));
@@ -758,7 +839,7 @@ au_record_single(AuTable *t, TriggerData *td, AuOp op)
  * arrays of built-in types, as the extension's owner.
  */
 static void
-au_record(AuTable *t, AuOp op)
+au_record(AuTable *t, AuOp op, Oid runner)
 {
 	Datum		values[12];
 	char		nulls[12];
@@ -770,7 +851,7 @@ au_record(AuTable *t, AuOp op)
 	values[2] = t->redact;
 	values[3] = au_marker();
 	memset(nulls, ' ', 4);
-	au_context(t, values + 4, nulls + 4);
+	au_context(t, runner, values + 4, nulls + 4);
 	nest = au_pin_output(t);
 	if (t->builtin)
 		(void) lc_plan_run(au_plan(t, op), values, nulls, SPI_OK_INSERT, 0);
@@ -828,8 +909,15 @@ audit_trigger(PG_FUNCTION_ARGS)
 	int64		nold,
 				nnew;
 	bool		single;
+	Oid			runner;
 
 	(void) lc_verify_trigger(fcinfo, au_triggers, AU_NTRIGGERS, AU_HINT);
+	if (TRIGGER_FIRED_BEFORE(td->tg_event))
+	{
+		au_statement_starts(td);	/* no SQL: just who runs it */
+		return PointerGetDatum(NULL);
+	}
+	runner = TRIGGER_FIRED_BY_TRUNCATE(td->tg_event) ? GetUserId() : au_statement_runner(td);
 	nold = td->tg_oldtable ? tuplestore_tuple_count(td->tg_oldtable) : 0;
 	nnew = td->tg_newtable ? tuplestore_tuple_count(td->tg_newtable) : 0;
 	if (!TRIGGER_FIRED_BY_TRUNCATE(td->tg_event) && nold == 0 && nnew == 0)
@@ -846,7 +934,7 @@ audit_trigger(PG_FUNCTION_ARGS)
 		Datum		ctx[8];
 		char		ctxnulls[8];
 
-		au_context(t, ctx, ctxnulls);
+		au_context(t, runner, ctx, ctxnulls);
 		au_write_log(true, ctx, ctxnulls, NULL);
 	}
 	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) && nold != nnew)
@@ -857,16 +945,16 @@ audit_trigger(PG_FUNCTION_ARGS)
 		 * pair, so log the old rows as deleted and the new ones as
 		 * inserted.
 		 */
-		au_record(t, AU_DELETE);
-		au_record(t, AU_INSERT);
+		au_record(t, AU_DELETE, runner);
+		au_record(t, AU_INSERT, runner);
 	}
 	else if (single)
 		au_record_single(t, td, TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? AU_UPDATE1 :
-						 TRIGGER_FIRED_BY_INSERT(td->tg_event) ? AU_INSERT : AU_DELETE);
+						 TRIGGER_FIRED_BY_INSERT(td->tg_event) ? AU_INSERT : AU_DELETE, runner);
 	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
-		au_record(t, nold == 1 ? AU_UPDATE1 : AU_UPDATE);
+		au_record(t, nold == 1 ? AU_UPDATE1 : AU_UPDATE, runner);
 	else
-		au_record(t, TRIGGER_FIRED_BY_INSERT(td->tg_event) ? AU_INSERT : AU_DELETE);
+		au_record(t, TRIGGER_FIRED_BY_INSERT(td->tg_event) ? AU_INSERT : AU_DELETE, runner);
 	lc_leave();
 	return PointerGetDatum(NULL);
 }

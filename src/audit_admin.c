@@ -38,6 +38,10 @@ const LcTriggerShape au_triggers[AU_NTRIGGERS] = {
 	"AFTER DELETE ON %s REFERENCING OLD TABLE AS " AU_OLD_TABLE " FOR EACH STATEMENT"},
 	{"lifecycle_audit_truncate", TRIGGER_TYPE_TRUNCATE, NULL, NULL, 2,
 	"AFTER TRUNCATE ON %s FOR EACH STATEMENT"},
+	/* who each statement runs as (a foreign key's action runs as the table's owner) */
+	{"lifecycle_audit_start", TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE |
+		TRIGGER_TYPE_DELETE, NULL, NULL, 2,
+	"BEFORE INSERT OR UPDATE OR DELETE ON %s FOR EACH STATEMENT"},
 };
 
 /* ---------- enable / disable ---------- */
@@ -188,6 +192,8 @@ static const char *const au_forget_dropped[] = {
 
 const LcFeature lc_audit_feature = {
 	.name = "audit",
+	.xact_end = au_xact_end,
+	.subxact_end = au_subxact_end,
 	.forget_dropped = au_forget_dropped,
 };
 

@@ -242,7 +242,9 @@ uc_counter_of(UcDef *d)
 		uc_counter_check(c);
 		return c;
 	}
-	elog(ERROR, "usage resource \"%s\" missing from the entry of \"%s\"",
-		 d->resource, get_rel_name(d->counter_relid));
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("usage resource \"%s\" changed while it was being used", d->resource),
+			 errhint("Retry the statement.")));
 	return NULL;				/* keep compiler quiet */
 }

@@ -89,7 +89,7 @@ typedef struct SdTable
 	LcPlan		delete_plan;	/* caller: soft-delete the row under the cursor */
 	LcPlan		restore_plan;	/* caller: restore the row under the cursor */
 	LcPlan		purge_plan;		/* caller: delete a soft-deleted row */
-	LcPlan		out_plan;		/* owner: the out columns of one row, by position */
+	LcPlan		out_plan;		/* owner: the position and out columns of the row of a key */
 	LcPlan		keyed_plan;		/* owner: the out columns of the row just soft-deleted */
 	LcPlan		apply_plan[2];	/* owner: restore / delete rows by position */
 	LcPlan		roots_plan;		/* owner: rows soft-deleted before a time */
@@ -120,7 +120,7 @@ extern void sd_cascade_delete(SdTable *t, Datum *out, uint64 nrows,
 extern Datum *sd_delete_rows(SdTable *t, LcPlan *plan, Datum *values, const char *nulls,
 							 uint64 *n);
 extern Datum *sd_step_arrays(SdTable *t, uint64 *n);
-extern bool sd_cascade_restore(SdTable *t, Datum tableoid, Datum ctid, Datum stamp,
+extern bool sd_cascade_restore(SdTable *t, Datum key, Datum stamp,
 							   Datum actor, bool actor_null, SdReport *rep);
 extern uint64 sd_cascade_purge(SdTable *t, Datum cutoff);
 extern void sd_cascade_xact_end(void);

@@ -110,8 +110,6 @@ typedef struct SdRoot
 	Datum		stamp;			/* its deleted_at and deleted_by, if deleted */
 	Datum		actor;
 	bool		actor_null;
-	Datum		tableoid;		/* its position */
-	Datum		ctid;
 	Portal		portal;			/* cursor holding the row */
 } SdRoot;
 
@@ -208,7 +206,7 @@ sd_lock_root(SdTable *t, Datum key, const char *what, SdRoot *root)
 	bool		isnull,
 				deleted;
 	LcPlan	   *plan = sd_key_plan(t, &t->lock_plan,
-								   psprintf("SELECT deleted_at, deleted_by, tableoid, ctid FROM %s"
+								   psprintf("SELECT deleted_at, deleted_by FROM %s"
 											" WHERE %s %s $1 FOR UPDATE",
 											t->qualname, t->key_name, t->key_eq));
 	int			nest = sd_pruning_off(t);
@@ -226,9 +224,6 @@ sd_lock_root(SdTable *t, Datum key, const char *what, SdRoot *root)
 		root->actor = SPI_getbinval(row, desc, 2, &root->actor_null);
 		if (!root->actor_null)
 			root->actor = datumCopy(root->actor, false, UUID_LEN);
-		root->tableoid = SPI_getbinval(row, desc, 3, &isnull);
-		root->ctid = datumCopy(SPI_getbinval(row, desc, 4, &isnull), false,
-							   sizeof(ItemPointerData));
 		return true;
 	}
 	SPI_cursor_close(root->portal);
@@ -344,8 +339,7 @@ sd_restore_root(SdTable *t, Datum key, SdReport *rep)
 	 * cascade are back when its guard checks them.  A root that must stay
 	 * deleted is restored right away, so that its guard says why.
 	 */
-	if (sd_cascade_restore(t, root.tableoid, root.ctid, root.stamp, root.actor,
-						   root.actor_null, rep))
+	if (sd_cascade_restore(t, key, root.stamp, root.actor, root.actor_null, rep))
 	{
 		n = sd_update_root(t, &t->restore_plan, "deleted_at = NULL, deleted_by = NULL",
 						   NULL, NULL, 0, NULL, &root);

@@ -873,21 +873,23 @@ sd_apply(SdCollect *c, SdRows *rows, int skip)
 	return n;
 }
 
-/* The root row's out columns, by position, as its table's owner. */
+/*
+ * The root row's position and out columns, as its table's owner (the
+ * caller may not read ctid, or every column): the caller holds the row
+ * locked, so its position cannot change under us.
+ */
 static void
-sd_root_rows(SdCollect *c, SdRows *rows, Datum tableoid, Datum ctid)
+sd_root_rows(SdRows *rows, Datum key)
 {
 	SdTable    *t = rows->t;
-	Oid			types[2] = {TIDOID, OIDOID};
-	Datum		values[2] = {ctid, tableoid};
+	Oid			types[1] = {t->key_type};
 
 	if (!lc_plan_ready(&t->out_plan))
 		lc_plan_prepare(&t->out_plan, &t->entry, LC_TABLE_OWNER, t->entry.relid,
-						psprintf("SELECT %s FROM %s c WHERE c.ctid " SD_EQ " $1"
-								 " AND c.tableoid " SD_EQ " $2",
-								 sd_collect_list(t), t->qualname),
-						2, types);
-	(void) lc_plan_run(&t->out_plan, values, NULL, SPI_OK_SELECT, 0);
+						psprintf("SELECT %s FROM %s c WHERE c.%s %s $1",
+								 sd_collect_list(t), t->qualname, t->key_name, t->key_eq),
+						1, types);
+	(void) lc_plan_run(&t->out_plan, &key, NULL, SPI_OK_SELECT, 0);
 	(void) sd_rows_add(rows);
 }
 
@@ -899,7 +901,7 @@ sd_root_rows(SdCollect *c, SdRows *rows, Datum tableoid, Datum ctid)
  * deleted: a parent of it stays deleted.
  */
 bool
-sd_cascade_restore(SdTable *t, Datum tableoid, Datum ctid, Datum stamp, Datum actor,
+sd_cascade_restore(SdTable *t, Datum key, Datum stamp, Datum actor,
 				   bool actor_null, SdReport *rep)
 {
 	SdCollect	c = {true, stamp, actor, actor_null, NIL};
@@ -909,7 +911,7 @@ sd_cascade_restore(SdTable *t, Datum tableoid, Datum ctid, Datum stamp, Datum ac
 	if (t->children == NIL)
 		return true;			/* nothing below it; its guard checks its parents */
 	root = sd_rows(&c, t->entry.relid);
-	sd_root_rows(&c, root, tableoid, ctid);
+	sd_root_rows(root, key);
 	if (root->n != 1)
 		elog(ERROR, "root row of \"%s\" not found at its position", t->qualname);
 	sd_collect(&c, root);

@@ -22,6 +22,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -29,6 +30,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 
 #include "soft_delete.h"
 
@@ -73,9 +75,32 @@ sd_trigger_table(TriggerData *td, bool intercept)
 
 /* ---------- the guard ---------- */
 
-/* "(a, b)=(1, 2)" of a foreign key's values, as a foreign-key error shows them. */
+static char *sd_key_values(SdFk *fk, Datum *values);
+
+/*
+ * "Key (a, b)=(1, 2)", as a foreign-key error shows them; only "Key" when
+ * the current user may not read them (row-level security on the child, or
+ * no SELECT on its key columns), as PostgreSQL's own does.
+ */
 static char *
 sd_key_text(SdFk *fk, Datum *values)
+{
+	Oid			user = GetUserId();
+	bool		may_read = check_enable_rls(fk->child, InvalidOid, true) != RLS_ENABLED;
+	int			k;
+
+	if (may_read && pg_class_aclcheck(fk->child, user, ACL_SELECT) != ACLCHECK_OK)
+		for (k = 0; k < fk->nkeys && may_read; k++)
+			may_read = pg_attribute_aclcheck(fk->child, fk->child_cols[k], user,
+											 ACL_SELECT) == ACLCHECK_OK;
+	if (!may_read)
+		return "Key";
+	return psprintf("Key %s", sd_key_values(fk, values));
+}
+
+/* "(a, b)=(1, 2)" */
+static char *
+sd_key_values(SdFk *fk, Datum *values)
 {
 	StringInfoData cols,
 				vals;
@@ -105,7 +130,10 @@ sd_parent_visible(SdFk *fk, Datum *values)
 	int			i;
 
 	if (pg_class_aclcheck(fk->parent, invoker, ACL_SELECT) != ACLCHECK_OK)
-		return false;
+		for (i = 0; i < fk->nkeys; i++)
+			if (pg_attribute_aclcheck(fk->parent, fk->parent_cols[i], invoker,
+									  ACL_SELECT) != ACLCHECK_OK)
+				return false;
 	lc_check_still_table(fk->parent, "enable_soft_delete");
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT 1 FROM %s p WHERE ", lc_qualified_name_oid(fk->parent));
@@ -143,7 +171,7 @@ sd_parent_deleted_error(Relation child, SdFk *fk, Datum *values, bool restore)
 				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
 				 errmsg("insert or update on table \"%s\" violates foreign key constraint \"%s\"",
 						RelationGetRelationName(child), get_constraint_name(fk->conoid)),
-				 errdetail("Key %s is not present in table \"%s\".", key, get_rel_name(fk->parent))));
+				 errdetail("%s is not present in table \"%s\".", key, get_rel_name(fk->parent))));
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
@@ -152,7 +180,7 @@ sd_parent_deleted_error(Relation child, SdFk *fk, Datum *values, bool restore)
 					RelationGetRelationName(child), get_rel_name(fk->parent)) :
 			 errmsg("a live row of table \"%s\" cannot reference a soft-deleted row of \"%s\"",
 					RelationGetRelationName(child), get_rel_name(fk->parent)),
-			 errdetail("Key %s is soft-deleted in \"%s\".", key, get_rel_name(fk->parent)),
+			 errdetail("%s is soft-deleted in \"%s\".", key, get_rel_name(fk->parent)),
 			 errhint("Restore the referenced row first with lifecycle.restore_deleted(), or reference a live row.")));
 }
 

@@ -103,3 +103,24 @@ BEGIN
     END IF;
 END
 $$;
+
+-- Audited tables get the trigger that notes who each statement runs as
+-- (so that a foreign key's cascade, which runs as the table's owner, is
+-- told apart from the user's own statements), with their tables' options.
+DO $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT tg.tgrelid::regclass AS tbl,
+                    pg_catalog.string_to_array(pg_catalog.encode(tg.tgargs, 'escape'), '\000') AS args
+               FROM pg_catalog.pg_trigger tg
+              WHERE tg.tgname OPERATOR(pg_catalog.=) 'lifecycle_audit_insert'
+                AND tg.tgnargs OPERATOR(pg_catalog.=) 2
+    LOOP
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER lifecycle_audit_start BEFORE INSERT OR UPDATE OR DELETE ON %s'
+            ' FOR EACH STATEMENT EXECUTE FUNCTION lifecycle.audit_trigger(%L, %L)',
+            t.tbl, t.args[1], t.args[2]);
+    END LOOP;
+END
+$$;

@@ -88,6 +88,8 @@ SQL
         "$(q $old "SELECT project_count FROM accounts")|$(q $old "INSERT INTO projects (id, account_id, name) VALUES (3, 'acc00000-0000-4000-8000-000000000001', 'c'); SELECT project_count FROM accounts")"
     check "old features still work after the update from $from" "UPDATE" \
         "$(q $old "UPDATE projects SET name = 'a2' WHERE id = 1; SELECT op FROM lifecycle.audit_log ORDER BY id DESC LIMIT 1")"
+    check "audited tables got the statement-start trigger with their options (from $from)" "lifecycle_audit_start|true" \
+        "$(q $old "SELECT tgname || '|' || (tgargs = (SELECT tgargs FROM pg_trigger WHERE tgname = 'lifecycle_audit_insert')) FROM pg_trigger WHERE tgname = 'lifecycle_audit_start'")"
     q $old "CREATE TABLE gone (id int PRIMARY KEY); SELECT lifecycle.enable_soft_delete('gone'); DROP TABLE gone, projects CASCADE" >/dev/null
     check "the one sql_drop event trigger forgets dropped tables (from $from)" "1|accounts|0" \
         "$(q $old "SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'lifecycle%'")|$(q $old "SELECT string_agg(relid::text, ',') FROM lifecycle.soft_delete_tables")|$(q $old "SELECT count(*) FROM lifecycle.audit_tables")"
