@@ -28,7 +28,7 @@ EXTRA_CLEAN  = $(DATA_built)
 DATA         = upgrade/$(EXTENSION)--0.1.0.sql upgrade/$(EXTENSION)--0.1.0--0.2.0.sql \
                upgrade/$(EXTENSION)--0.2.0.sql upgrade/$(EXTENSION)--0.2.0--0.3.0.sql
 
-REGRESS      = pg_lifecycle actor updated_at soft_delete audit counters security
+REGRESS      = pg_lifecycle actor updated_at soft_delete audit counters security fuzz
 REGRESS_OPTS = --inputdir=. --outputdir=.
 ISOLATION    = updated_at_concurrent soft_delete_concurrent counters_concurrent counters_limit counters_errors
 ISOLATION_OPTS = --inputdir=test
