@@ -30,7 +30,8 @@ DATA         = upgrade/$(EXTENSION)--0.1.0.sql upgrade/$(EXTENSION)--0.1.0--0.2.
 
 REGRESS      = pg_lifecycle actor updated_at soft_delete audit counters security fuzz
 REGRESS_OPTS = --inputdir=. --outputdir=.
-ISOLATION    = updated_at_concurrent soft_delete_concurrent counters_concurrent counters_limit counters_errors
+ISOLATION    = updated_at_concurrent soft_delete_concurrent soft_delete_restore_concurrent \
+               counters_concurrent counters_limit counters_errors
 ISOLATION_OPTS = --inputdir=test
 
 PG_CONFIG   ?= pg_config
