@@ -428,15 +428,17 @@ bench_audit() {
     BENCH_MD+=$'\n'"### audit"$'\n'
     bench_report audit bulk "Bulk INSERT ... SELECT of $AU_ROWS rows, one statement" \
         baseline "${AU_VARIANTS[@]}"
-    # The issue states the bulk target as time relative to the baseline:
-    # bench_ratio of the baseline relative to lifecycle is exactly that.
-    bench_check "lifecycle time vs baseline (bulk insert)" \
-        "$(bench_ratio audit bulk baseline lifecycle)" '<=' 3.50
+    # The target (restated by issue 10): at most 1.0x the time of the same
+    # rows written as jsonb by one hand-written INSERT ... SELECT into a log
+    # with the same indexes (the floor); time ratio = baseline-relative
+    # throughput of floor over lifecycle.
+    bench_check "lifecycle time vs floor (bulk insert)" \
+        "$(bench_ratio audit bulk floor lifecycle)" '<=' 1.00
     bench_check "lifecycle speedup vs supa_audit (bulk insert)" \
         "$(bench_ratio audit bulk lifecycle supa_audit)" '>' 1.00
     bench_check "lifecycle speedup vs table_log (bulk insert)" \
         "$(bench_ratio audit bulk lifecycle table_log)" '>' 1.00
-    bench_note "reference (bulk insert): floor time vs baseline $(bench_ratio audit bulk baseline floor)x (the INSERT plus the same rows as jsonb in a log shaped like lifecycle.audit_log); lifecycle time vs floor $(bench_ratio audit bulk floor lifecycle)x; bare_floor (the same log without indexes) time vs baseline $(bench_ratio audit bulk baseline bare_floor)x"
+    bench_note "reference (bulk insert): lifecycle time vs baseline $(bench_ratio audit bulk baseline lifecycle)x; floor time vs baseline $(bench_ratio audit bulk baseline floor)x (the INSERT plus the same rows as jsonb in a log shaped like lifecycle.audit_log); bare_floor (the same log without indexes) time vs baseline $(bench_ratio audit bulk baseline bare_floor)x"
     bench_report audit pgbench \
         "Single-row UPDATE of status by id, pgbench -M prepared -c $AU_CLIENTS -j $AU_CLIENTS -T $AU_PGB_SECONDS" \
         baseline "${AU_PGB_VARIANTS[@]}"

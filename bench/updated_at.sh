@@ -137,19 +137,27 @@ ua_pgbench() {
     done
 }
 
-# The targets: lifecycle within 5% of writing the column by hand, and
-# faster than both triggers people use today.
+# The targets (restated by issue 10): on the bulk UPDATE, at least 0.97x
+# the throughput of a BEFORE ROW trigger that does nothing (the floor any
+# row trigger pays: the executor locks the old row before calling it); on
+# single rows, at least 0.95x of writing the column by hand; faster than
+# both triggers people use today in both.
 ua_checks() {
     local w=$1
-    bench_check "lifecycle throughput vs baseline ($w)" \
-        "$(bench_ratio updated_at "$w" lifecycle baseline)" '>=' 0.95
+    if [ "$w" = bulk ]; then
+        bench_check "lifecycle throughput vs noop_trigger ($w)" \
+            "$(bench_ratio updated_at "$w" lifecycle noop_trigger)" '>=' 0.97
+    else
+        bench_check "lifecycle throughput vs baseline ($w)" \
+            "$(bench_ratio updated_at "$w" lifecycle baseline)" '>=' 0.95
+    fi
     bench_check "lifecycle speedup vs moddatetime ($w)" \
         "$(bench_ratio updated_at "$w" lifecycle moddatetime)" '>' 1.00
     bench_check "lifecycle speedup vs plpgsql ($w)" \
         "$(bench_ratio updated_at "$w" lifecycle plpgsql)" '>' 1.00
     # Not targets: how the gap to the baseline splits between what any
     # BEFORE UPDATE row trigger costs and what set_updated_at itself does.
-    bench_note "reference ($w): noop_trigger vs baseline $(bench_ratio updated_at "$w" noop_trigger baseline)x (cost of having any row trigger); lifecycle vs noop_trigger $(bench_ratio updated_at "$w" lifecycle noop_trigger)x (cost of set_updated_at's own work)"
+    bench_note "reference ($w): lifecycle vs baseline $(bench_ratio updated_at "$w" lifecycle baseline)x; noop_trigger vs baseline $(bench_ratio updated_at "$w" noop_trigger baseline)x (cost of having any row trigger)"
 }
 
 bench_updated_at() {
