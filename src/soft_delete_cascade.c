@@ -582,6 +582,36 @@ sd_collect_list(SdTable *t)
 					sd_column_list(t, "c", "pg_catalog.array_agg(%s)"));
 }
 
+/*
+ * The rows of t (alias c) that "from" joins to key values, filtered by
+ * their deleted_at and deleted_by (m.a and m.b in filter), aggregated as
+ * sd_collect_list does.  The join is fenced off (OFFSET 0) from the
+ * filter: the planner's statistics say few rows are soft-deleted (a
+ * cascade has just stamped them, or they say so after ANALYZE), and
+ * joined with that estimate it would choose a nested loop over the keys
+ * for every such row, quadratic in the rows of a large cascade.  Unfiltered,
+ * the join is estimated from the table's size and comes out a hash join
+ * or an index probe per key.  The subquery's columns are renamed by
+ * position, so that no column of t can clash with them.
+ */
+static char *
+sd_fenced_sql(SdTable *t, const char *from, const char *filter)
+{
+	StringInfoData sql;
+	int			i;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT pg_catalog.array_agg(m.o), pg_catalog.array_agg(m.t)");
+	for (i = 0; i < t->nout; i++)
+		appendStringInfo(&sql, ", pg_catalog.array_agg(m.x%d)", i);
+	appendStringInfo(&sql, " FROM (SELECT c.tableoid, c.ctid, c.deleted_at, c.deleted_by%s FROM %s OFFSET 0)"
+					 " AS m(o, t, a, b", sd_column_list(t, "c", "%s"), from);
+	for (i = 0; i < t->nout; i++)
+		appendStringInfo(&sql, ", x%d", i);
+	appendStringInfo(&sql, ") WHERE %s", filter);
+	return sql.data;
+}
+
 /* The rows of fk's child that reference the given parent key values and pass the filter. */
 static LcPlan *
 sd_collect_plan(SdTable *parent, SdFk *fk, bool restore)
@@ -594,11 +624,11 @@ sd_collect_plan(SdTable *parent, SdFk *fk, bool restore)
 		return plan;
 	sd_array_types(parent, fk->pos, fk->nkeys, types + 2);
 	lc_plan_prepare(plan, &parent->entry, LC_TABLE_OWNER, fk->child,
-					psprintf("SELECT %s FROM %s c JOIN %s ON %s WHERE %s",
-							 sd_collect_list(child), child->qualname,
-							 sd_unnest_sql(fk->nkeys, 3), sd_join_sql(fk, "k", "c"),
-							 restore ? "c.deleted_at " SD_EQ " $1 AND " SD_SAME_ACTOR("c") :
-							 "c.deleted_at IS NOT NULL"),
+					sd_fenced_sql(child,
+								  psprintf("%s c JOIN %s ON %s", child->qualname,
+										   sd_unnest_sql(fk->nkeys, 3), sd_join_sql(fk, "k", "c")),
+								  restore ? "m.a " SD_EQ " $1 AND (m.b " SD_EQ " $2 OR (m.b IS NULL AND $2 IS NULL))" :
+								  "m.a IS NOT NULL"),
 					2 + fk->nkeys, types);
 	return plan;
 }
@@ -652,9 +682,10 @@ sd_collect(SdCollect *c, SdRows *start)
 
 			if (!sd_rows_arrays(r->rows, r->from, r->to, fk->pos, fk->nkeys, -1, values + 2))
 				continue;
+			/* nothing may run SQL between the statement and reading its result */
+			child = sd_rows(c, fk->child);
 			(void) lc_plan_run_crosschecked(sd_collect_plan(r->rows->t, fk, c->restore),
 											values, nulls, SPI_OK_SELECT);
-			child = sd_rows(c, fk->child);
 			added = sd_rows_add(child);
 			if (child->n > added && child->t->children != NIL)
 				queue = sd_range(queue, child, added);
@@ -682,10 +713,10 @@ sd_deleted_parents_plan(SdTable *child, SdFk *fk)
 						 quote_identifier(get_attname(fk->parent, fk->parent_cols[i], false)),
 						 lc_operator_sql(fk->pf_eq[i]), i);
 	lc_plan_prepare(&fk->deleted_plan, &child->entry, LC_TABLE_OWNER, fk->parent,
-					psprintf("SELECT %s FROM %s c JOIN (SELECT DISTINCT * FROM %s) k ON %s"
-							 " WHERE c.deleted_at IS NOT NULL",
-							 sd_collect_list(parent), parent->qualname,
-							 sd_unnest_sql(fk->nkeys, 1), on.data),
+					sd_fenced_sql(parent,
+								  psprintf("%s c JOIN (SELECT DISTINCT * FROM %s) k ON %s",
+										   parent->qualname, sd_unnest_sql(fk->nkeys, 1), on.data),
+								  "m.a IS NOT NULL"),
 					fk->nkeys, types);
 	return &fk->deleted_plan;
 }
