@@ -493,7 +493,10 @@ DROP ROLE regress_other;
 SELECT lifecycle.soft_delete('regress_projects', ARRAY[2]);
 SELECT lifecycle.soft_delete('regress_projects', '[2]'::jsonb);
 SELECT lifecycle.soft_delete('regress_accounts', ARRAY['a0000000-0000-4000-8000-000000000001'::uuid]);
-SELECT lifecycle.soft_delete('regress_projects', 2.0);           -- a number that converts is fine
+SELECT lifecycle.soft_delete('regress_projects', 2.0);           -- numeric would round: refused
+SELECT lifecycle.soft_delete('regress_projects', 2::smallint);   -- another integer type is fine
+SELECT lifecycle.soft_delete('regress_columns', 424242::bigint);  -- bigint for an integer key: no such row
+SELECT lifecycle.soft_delete('regress_columns', 4242424242);      -- ... and one that does not fit: an error
 SELECT lifecycle.restore_deleted('regress_projects', 2);
 SELECT lifecycle.enable_soft_delete('lifecycle.audit_log');
 SELECT lifecycle.enable_soft_delete('lifecycle.soft_delete_tables');

@@ -56,11 +56,18 @@ sd_table_arg(FunctionCallInfo fcinfo, const char *example)
 	return PG_GETARG_OID(0);
 }
 
+static bool
+sd_integer_type(Oid typid)
+{
+	return typid == INT2OID || typid == INT4OID || typid == INT8OID;
+}
+
 /*
  * Argument argno as a value of the key column's type.  It may come in the
- * key's own type, in a type with an assignment cast to it (1 for a bigint
- * key), or as text (an untyped literal); anything else, an array of keys
- * say, is refused rather than read by its text.
+ * key's own type, in a type that converts without loss (1 for a bigint
+ * key, a bigint for an integer one), or as text (an untyped literal);
+ * anything else, an array of keys or 2.5 for an integer key say, is
+ * refused rather than read by its text or rounded.
  */
 static Datum
 sd_key_datum(FunctionCallInfo fcinfo, int argno, SdTable *t)
@@ -87,7 +94,15 @@ sd_key_datum(FunctionCallInfo fcinfo, int argno, SdTable *t)
 		getTypeInputInfo(t->key_type, &infunc, &ioparam);
 		return OidInputFunctionCall(infunc, TextDatumGetCString(value), ioparam, -1);
 	}
-	path = find_coercion_pathway(keybase, argbase, COERCION_ASSIGNMENT, &funcid);
+	/*
+	 * Implicit casts keep the value (int to bigint); of the assignment-only
+	 * ones, only those between integer types, which fail rather than change
+	 * a value that does not fit.  numeric 2.5 would round to another row.
+	 */
+	path = find_coercion_pathway(keybase, argbase,
+								 sd_integer_type(keybase) && sd_integer_type(argbase) ?
+								 COERCION_ASSIGNMENT : COERCION_IMPLICIT,
+								 &funcid);
 	if (path == COERCION_PATH_RELABELTYPE)
 		return value;
 	if (path == COERCION_PATH_FUNC)
