@@ -535,10 +535,10 @@ au_marker(void)
  */
 typedef struct AuRunner
 {
+	LcXactItem	item;			/* first: a transaction-lifetime list's item */
 	Oid			relid;
 	uint32		event;			/* TRIGGER_EVENT_INSERT, _UPDATE, _DELETE */
 	Oid			user;
-	SubTransactionId subxid;
 } AuRunner;
 
 static List *au_runners = NIL;	/* in TopTransactionContext */
@@ -552,19 +552,7 @@ au_xact_end(void)
 void
 au_subxact_end(bool commit, SubTransactionId mine, SubTransactionId parent)
 {
-	ListCell   *lc;
-
-	foreach(lc, au_runners)
-	{
-		AuRunner   *r = lfirst(lc);
-
-		if (r->subxid != mine)
-			continue;
-		if (commit)
-			r->subxid = parent;
-		else
-			au_runners = foreach_delete_current(au_runners, lc);
-	}
+	au_runners = lc_xact_items_subxact_end(au_runners, commit, mine, parent);
 }
 
 static void
@@ -576,7 +564,7 @@ au_statement_starts(TriggerData *td)
 	r->relid = RelationGetRelid(td->tg_relation);
 	r->event = td->tg_event & TRIGGER_EVENT_OPMASK;
 	r->user = GetUserId();
-	r->subxid = GetCurrentSubTransactionId();
+	lc_xact_item_init(&r->item);
 	au_runners = lappend(au_runners, r);
 	MemoryContextSwitchTo(old);
 }

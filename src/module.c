@@ -63,6 +63,32 @@ lc_xact_callback(XactEvent event, void *arg)
 			lc_features[i]->xact_end();
 }
 
+void
+lc_xact_item_init(LcXactItem *item)
+{
+	item->subxid = GetCurrentSubTransactionId();
+}
+
+List *
+lc_xact_items_subxact_end(List *items, bool commit, SubTransactionId mine,
+						  SubTransactionId parent)
+{
+	ListCell   *lc;
+
+	foreach(lc, items)
+	{
+		LcXactItem *item = lfirst(lc);
+
+		if (item->subxid != mine)
+			continue;
+		if (commit)
+			item->subxid = parent;
+		else
+			items = foreach_delete_current(items, lc);
+	}
+	return items;
+}
+
 static void
 lc_subxact_callback(SubXactEvent event, SubTransactionId mine,
 					SubTransactionId parent, void *arg)

@@ -52,6 +52,20 @@ typedef struct LcFeature
 	const char *const *forget_dropped;
 } LcFeature;
 
+/*
+ * State a feature keeps for the rest of the transaction, in a List of
+ * items that begin with an LcXactItem: at a subtransaction's end, a
+ * rollback drops the items it made, a commit hands them to its parent.
+ */
+typedef struct LcXactItem
+{
+	SubTransactionId subxid;	/* the subtransaction that made it */
+} LcXactItem;
+
+extern void lc_xact_item_init(LcXactItem *item);
+extern List *lc_xact_items_subxact_end(List *items, bool commit, SubTransactionId mine,
+									   SubTransactionId parent);
+
 extern const LcFeature lc_updated_at_feature;
 extern const LcFeature lc_soft_delete_feature;
 extern const LcFeature lc_audit_feature;

@@ -300,8 +300,8 @@ soft_delete_guard(PG_FUNCTION_ARGS)
 /* Keys a DELETE on an intercepting table asked to remove, until its end. */
 typedef struct SdPending
 {
+	LcXactItem	item;			/* first: a transaction-lifetime list's item */
 	Oid			relid;
-	SubTransactionId subxid;
 	List	   *keys;			/* Datums in TopTransactionContext */
 } SdPending;
 
@@ -320,19 +320,7 @@ sd_triggers_xact_end(void)
 void
 sd_triggers_subxact_end(bool commit, SubTransactionId mine, SubTransactionId parent)
 {
-	ListCell   *lc;
-
-	foreach(lc, sd_pending)
-	{
-		SdPending  *p = lfirst(lc);
-
-		if (p->subxid != mine)
-			continue;
-		if (!commit)
-			sd_pending = foreach_delete_current(sd_pending, lc);
-		else
-			p->subxid = parent;
-	}
+	sd_pending = lc_xact_items_subxact_end(sd_pending, commit, mine, parent);
 }
 
 /* BEFORE DELETE row: remember the row's key and keep the row. */
@@ -358,14 +346,14 @@ sd_intercept_row(TriggerData *td, SdTable *t)
 	{
 		SdPending  *p = lfirst(lc);
 
-		if (p->relid == relid && p->subxid == subxid)
+		if (p->relid == relid && p->item.subxid == subxid)
 			pending = p;
 	}
 	if (pending == NULL)
 	{
 		pending = palloc0(sizeof(SdPending));
 		pending->relid = relid;
-		pending->subxid = subxid;
+		lc_xact_item_init(&pending->item);
 		sd_pending = lappend(sd_pending, pending);
 	}
 	pending->keys = lappend(pending->keys, DatumGetPointer(datumCopy(key, typbyval, typlen)));
