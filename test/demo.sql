@@ -164,11 +164,16 @@ SELECT h.op, u.email AS actor, h.actor_role, h.client_addr, h.changed_columns,
 SELECT lifecycle.record_at('projects', '9a000000-0000-4000-8000-0000000000a1',
                            (SELECT occurred_at FROM lifecycle.audit_log WHERE op = 'INSERT'
                              AND record_id = '9a000000-0000-4000-8000-0000000000a1'))->>'name' AS name_then;
-\echo '   Alice (authenticated) reads only her own changes in the log:'
+\echo '   Alice (authenticated) reads the log through lifecycle.audit_log_visible:'
+\echo '   only her own changes, and only columns she may SELECT:'
 BEGIN;
 SET LOCAL ROLE authenticated;
 SET LOCAL request.jwt.claims = '{"sub": "a11ce000-0000-4000-8000-000000000001", "role": "authenticated"}';
-SELECT op, table_name, record_id FROM lifecycle.audit_log ORDER BY id;
+SELECT op, table_name, record_id, changed_columns FROM lifecycle.audit_log_visible ORDER BY id;
+\echo '   the log itself is not hers to read:'
+\set ON_ERROR_STOP off
+SELECT count(*) FROM lifecycle.audit_log;
+\set ON_ERROR_STOP on
 COMMIT;
 \echo '   and the log is append-only, for everyone:'
 \set ON_ERROR_STOP off
