@@ -116,6 +116,10 @@ BEGIN
                FROM pg_catalog.pg_trigger tg
               WHERE tg.tgname OPERATOR(pg_catalog.=) 'lifecycle_audit_insert'
                 AND tg.tgnargs OPERATOR(pg_catalog.=) 2
+                -- enable_audit of the new library, run before the update, made it already
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger s
+                                 WHERE s.tgrelid OPERATOR(pg_catalog.=) tg.tgrelid
+                                   AND s.tgname OPERATOR(pg_catalog.=) 'lifecycle_audit_start')
     LOOP
         EXECUTE pg_catalog.format(
             'CREATE TRIGGER lifecycle_audit_start BEFORE INSERT OR UPDATE OR DELETE ON %s'
