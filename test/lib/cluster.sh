@@ -6,9 +6,11 @@
 # that user).
 
 LC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-LC_PGBIN=/usr/lib/postgresql/15/bin
+# A script run by one that chose a version with lc_use_pg (.ci/run's
+# integration scripts) keeps that choice.
+LC_PGBIN=${LC_PGBIN:-/usr/lib/postgresql/15/bin}
 LC_PG_CONFIG=$LC_PGBIN/pg_config
-LC_PG_VERSION=15
+LC_PG_VERSION=${LC_PG_VERSION:-15}
 LC_PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-contrib make gcc"
 # PostgreSQL 18 is not in Debian 12: a relocatable build beside the checkout.
 LC_PG18_SH=${LC_PG18_SH:-$LC_ROOT/../shared/postgres/pg18.sh}
@@ -29,7 +31,7 @@ lc_use_pg() {
     esac
     LC_PG_CONFIG=$LC_PGBIN/pg_config
     LC_PG_VERSION=$1
-    export LC_PGBIN
+    export LC_PGBIN LC_PG_VERSION
 }
 
 lc_log() { printf '==> %s\n' "$*" >&2; }
