@@ -129,6 +129,43 @@ BEGIN
     END LOOP;
 END $$;
 
+-- rules: an owner may put a DO INSTEAD (or ALSO) rule on its enabled table
+-- at any time; the statements pg_lifecycle runs on it are then rewritten
+CREATE TABLE regress_fuzz_p (id int PRIMARY KEY);
+CREATE TABLE regress_fuzz_c (id int PRIMARY KEY, p_id int REFERENCES regress_fuzz_p);
+CREATE TABLE regress_fuzz_ra (id uuid PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE regress_fuzz_rs (id int PRIMARY KEY, acc uuid REFERENCES regress_fuzz_ra);
+SELECT lifecycle.enable_soft_delete('regress_fuzz_p') IS NOT NULL AS p_enabled,
+       lifecycle.enable_soft_delete('regress_fuzz_c') IS NOT NULL AS c_enabled,
+       lifecycle.track_usage('rules', 'regress_fuzz_ra', 'n', 'regress_fuzz_rs', 'acc') IS NOT NULL AS tracked;
+INSERT INTO regress_fuzz_p VALUES (1), (2);
+INSERT INTO regress_fuzz_c VALUES (1, 1), (2, 2);
+INSERT INTO regress_fuzz_ra (id) VALUES ('a0000000-0000-4000-8000-000000000001');
+SELECT lifecycle.soft_delete('regress_fuzz_p', 1);
+CREATE RULE regress_nothing AS ON UPDATE TO regress_fuzz_c DO INSTEAD NOTHING;
+CREATE RULE regress_nothing_del AS ON DELETE TO regress_fuzz_c DO INSTEAD NOTHING;
+CREATE RULE regress_nothing AS ON UPDATE TO regress_fuzz_ra DO INSTEAD NOTHING;
+SELECT lifecycle.restore_cascade('regress_fuzz_p', 1);
+DO $$
+DECLARE
+    probe text;
+BEGIN
+    FOREACH probe IN ARRAY ARRAY[
+        'SELECT lifecycle.restore_cascade(''regress_fuzz_p'', 1) -- rules',
+        'SELECT lifecycle.soft_delete_cascade(''regress_fuzz_p'', 2) -- rules',
+        'SELECT lifecycle.cleanup_soft_deleted_records(''regress_fuzz_p'', 0) -- rules',
+        'SELECT lifecycle.permanent_delete(''regress_fuzz_c'', 1) -- rules',
+        'INSERT INTO regress_fuzz_rs VALUES (1, ''a0000000-0000-4000-8000-000000000001'') -- rules',
+        'SELECT lifecycle.refresh_usage_counters() -- rules',
+        'SELECT lifecycle.sync_usage_counters() -- rules',
+        'SELECT lifecycle.reset_usage_counter(''rules'') -- rules']
+    LOOP
+        PERFORM regress_fuzz(probe);
+    END LOOP;
+END $$;
+SELECT call, state FROM regress_fuzz_results WHERE call LIKE '%-- rules' ORDER BY call;
+SELECT id, deleted_at IS NOT NULL AS deleted FROM regress_fuzz_c ORDER BY id;
+
 -- a superuser's DROP of what the extension relies on is out of scope; what
 -- every other call gives:
 SELECT count(*) FILTER (WHERE state = 'XX000') AS internal_errors,
@@ -141,7 +178,7 @@ RESET client_min_messages;
 SET client_min_messages = warning;
 DROP FUNCTION regress_fuzz(text), regress_fuzz_value(regtype, text);
 DROP TABLE regress_fuzz_results;
-DROP TABLE regress_fuzz_t, regress_fuzz_acc CASCADE;
+DROP TABLE regress_fuzz_t, regress_fuzz_acc, regress_fuzz_c, regress_fuzz_p, regress_fuzz_rs, regress_fuzz_ra CASCADE;
 DROP VIEW IF EXISTS regress_fuzz_v;
 DROP SEQUENCE regress_fuzz_s;
 DROP EXTENSION pg_lifecycle;

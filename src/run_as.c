@@ -331,9 +331,22 @@ lc_unbecome(LcSave *save)
 		AtEOXact_GUC(true, save->guc_nest);
 }
 
+/*
+ * A statement that did not run as built: a rule on the table rewrote it
+ * (a user can add one to a table of its own at any time), else a bug.
+ */
 static void
-lc_check_rc(int rc, int expected, const char *sql)
+lc_check_rc(int rc, int expected, Oid relid, const char *sql)
 {
+	if (rc == SPI_OK_REWRITTEN && rc != expected)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 OidIsValid(relid) && get_rel_name(relid) ?
+				 errmsg("pg_lifecycle cannot change table \"%s\": a rule rewrites its statements",
+						get_rel_name(relid)) :
+				 errmsg("pg_lifecycle cannot change a table whose rules rewrite its statements"),
+				 errdetail("pg_lifecycle writes the rows it names itself; a DO INSTEAD rule would write others, or none."),
+				 errhint("Drop the rule, or use a trigger instead.")));
 	if (rc != expected)
 		elog(ERROR, "pg_lifecycle: statement returned %s, expected %s: %s",
 			 SPI_result_code_string(rc), SPI_result_code_string(expected),
@@ -396,7 +409,7 @@ lc_plan_run(LcPlan *plan, Datum *values, const char *nulls, int expected, long c
 	rc = SPI_execute_plan(plan->spi, values, nulls, false, count);
 	lc_unbecome(&save);
 	MemoryContextSwitchTo(cxt);
-	lc_check_rc(rc, expected, NULL);
+	lc_check_rc(rc, expected, plan->relid, NULL);
 	return SPI_processed;
 }
 
@@ -420,7 +433,7 @@ lc_plan_run_crosschecked(LcPlan *plan, Datum *values, const char *nulls, int exp
 							  GetTransactionSnapshot(), false, true, 0);
 	lc_unbecome(&save);
 	MemoryContextSwitchTo(cxt);
-	lc_check_rc(rc, expected, NULL);
+	lc_check_rc(rc, expected, plan->relid, NULL);
 	return SPI_processed;
 }
 
@@ -455,7 +468,7 @@ lc_sql_run(LcRole role, Oid relid, const char *sql, int nargs, Oid *argtypes,
 		rc = SPI_execute(sql, false, count);
 	lc_unbecome(&save);
 	MemoryContextSwitchTo(cxt);
-	lc_check_rc(rc, expected, sql);
+	lc_check_rc(rc, expected, relid, sql);
 	return SPI_processed;
 }
 
