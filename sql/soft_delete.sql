@@ -523,6 +523,28 @@ SELECT * FROM regress_plain;
 DROP TABLE regress_plain;
 
 --
+-- a leaf table that gains an enabled child: the next cascade reaches it
+-- (the cascade into a childless table returns only a count, cached per table)
+--
+CREATE TABLE regress_leaf_parent (id int PRIMARY KEY);
+CREATE TABLE regress_leaf (id int PRIMARY KEY, parent_id int REFERENCES regress_leaf_parent);
+SELECT lifecycle.enable_soft_delete('regress_leaf_parent'), lifecycle.enable_soft_delete('regress_leaf');
+INSERT INTO regress_leaf_parent VALUES (1), (2);
+INSERT INTO regress_leaf VALUES (10, 1), (11, 1), (20, 2);
+SELECT lifecycle.soft_delete('regress_leaf_parent', 1) AS leaf_cascade;
+CREATE TABLE regress_leaf_child (id int PRIMARY KEY, leaf_id int REFERENCES regress_leaf);
+INSERT INTO regress_leaf_child VALUES (200, 20), (201, 20);
+SELECT lifecycle.enable_soft_delete('regress_leaf_child');
+SELECT lifecycle.soft_delete('regress_leaf_parent', 2) AS cascade_after_growth;
+SELECT 'leaf' AS t, id, deleted_at IS NOT NULL AS deleted FROM regress_leaf
+UNION ALL SELECT 'child', id, deleted_at IS NOT NULL FROM regress_leaf_child ORDER BY 1, 2;
+SELECT lifecycle.restore_cascade('regress_leaf_parent', 2) AS restored;
+SELECT count(*) FILTER (WHERE deleted_at IS NULL) AS live_children FROM regress_leaf_child;
+SET client_min_messages = warning;
+DROP TABLE regress_leaf_child, regress_leaf, regress_leaf_parent CASCADE;
+RESET client_min_messages;
+
+--
 -- disable_soft_delete keeps the columns and their data; dropping forgets
 --
 SELECT lifecycle.soft_delete('regress_columns', 6);

@@ -52,7 +52,9 @@ typedef struct SdFk
 	Oid			pf_eq[INDEX_MAX_KEYS];	/* parent key = child column */
 	int			pos[INDEX_MAX_KEYS];	/* its columns among the entry's out columns */
 	/* plans of the parent's entry (children), run as the child's owner */
-	LcPlan		delete_plan;	/* soft-delete the children of these keys */
+	LcPlan		delete_plan[2];	/* soft-delete the children of these keys:
+								 * returning their out columns, or (a child
+								 * without children) only how many */
 	LcPlan		collect_plan[2];	/* restore, purge: find the children of these keys */
 	LcPlan		match_plan;		/* rows referencing these keys */
 	/* plans of the child's entry (parents), run as the parent's owner */
