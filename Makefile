@@ -7,12 +7,13 @@ EXTVERSION   = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^'
 # or small file group with a prefix and a header.  The install script is
 # the feature SQL files concatenated in this order (later features may use
 # objects of earlier ones).
-FEATURES     = pg_lifecycle actor updated_at soft_delete audit counters
+FEATURES     = pg_lifecycle actor updated_at soft_delete audit counters retention
 CORE         = module cache run_as ddl
 FEATURE_C    = actor updated_at \
                soft_delete_graph soft_delete_cascade soft_delete_api soft_delete_triggers soft_delete_admin \
                audit audit_admin \
-               counters_config counters_store counters_trigger counters_guard counters_api counters_admin
+               counters_config counters_store counters_trigger counters_guard counters_api counters_admin \
+               retention_admin retention_run retention_archive
 
 MODULE_big   = pg_lifecycle
 OBJS         = $(patsubst %,src/%.o,$(CORE) $(FEATURE_C))
@@ -28,7 +29,7 @@ EXTRA_CLEAN  = $(DATA_built)
 DATA         = upgrade/$(EXTENSION)--0.1.0.sql upgrade/$(EXTENSION)--0.1.0--0.2.0.sql \
                upgrade/$(EXTENSION)--0.2.0.sql upgrade/$(EXTENSION)--0.2.0--0.3.0.sql
 
-REGRESS      = pg_lifecycle actor updated_at soft_delete audit counters security fuzz
+REGRESS      = pg_lifecycle actor updated_at soft_delete audit counters retention security fuzz
 REGRESS_OPTS = --inputdir=. --outputdir=.
 ISOLATION    = updated_at_concurrent soft_delete_concurrent soft_delete_restore_concurrent \
                counters_concurrent counters_limit counters_errors
@@ -59,3 +60,4 @@ $(OBJS): src/pg_lifecycle.h src/compat.h
 $(patsubst %,src/%.o,$(filter soft_delete%,$(FEATURE_C))): src/soft_delete.h
 $(patsubst %,src/%.o,$(filter audit%,$(FEATURE_C))): src/audit.h
 $(patsubst %,src/%.o,$(filter counters%,$(FEATURE_C))): src/counters.h
+$(patsubst %,src/%.o,$(filter retention%,$(FEATURE_C))): src/retention.h

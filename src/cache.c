@@ -21,6 +21,8 @@
 #include "utils/rel.h"
 #include "access/relation.h"
 
+#include "nodes/parsenodes.h"
+
 #include "pg_lifecycle.h"
 
 struct LcCache
@@ -93,6 +95,40 @@ void
 lc_leave(void)
 {
 	lc_depth--;
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+}
+
+/*
+ * A procedure that commits as it goes (CALL lifecycle.run_retention()):
+ * its own SPI connection, outside the operation count (each commit ends
+ * the operations of its transaction).  It runs lc_enter()/lc_leave()
+ * operations between commits.
+ */
+void
+lc_procedure_enter(FunctionCallInfo fcinfo, const char *what, const char *hint)
+{
+	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
+		castNode(CallContext, fcinfo->context)->atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("%s must be called with CALL, outside a transaction block", what),
+				 errdetail("It commits after every batch, which it cannot do inside a transaction block, a function, or a CALL with other statements."),
+				 hint ? errhint("%s", hint) : 0));
+	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect_ext failed");
+}
+
+/* Commit, and go on in a new transaction. */
+void
+lc_procedure_commit(void)
+{
+	SPI_commit();
+}
+
+void
+lc_procedure_leave(void)
+{
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 }

@@ -16,6 +16,8 @@
 #include "postgres.h"
 
 #include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -29,6 +31,22 @@
 	object_ownercheck(RelationRelationId, (relid), (role))
 #else
 #define lc_compat_relation_ownercheck(relid, role) pg_class_ownercheck((relid), (role))
+#endif
+
+/* May role use schema nspid?  (16: object_aclcheck) */
+#if PG_VERSION_NUM >= 160000
+#define lc_compat_namespace_aclcheck(nspid, role, mode) \
+	object_aclcheck(NamespaceRelationId, (nspid), (role), (mode))
+#else
+#define lc_compat_namespace_aclcheck(nspid, role, mode) pg_namespace_aclcheck((nspid), (role), (mode))
+#endif
+
+/* May role execute function funcid?  (16: object_aclcheck) */
+#if PG_VERSION_NUM >= 160000
+#define lc_compat_proc_aclcheck(funcid, role, mode) \
+	object_aclcheck(ProcedureRelationId, (funcid), (role), (mode))
+#else
+#define lc_compat_proc_aclcheck(funcid, role, mode) pg_proc_aclcheck((funcid), (role), (mode))
 #endif
 
 /* This backend's number among the server's processes.  (17) */

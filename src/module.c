@@ -29,6 +29,7 @@ static const LcFeature *const lc_features[] = {
 	&lc_soft_delete_feature,
 	&lc_audit_feature,
 	&lc_counters_feature,
+	&lc_retention_feature,
 };
 
 #define LC_NFEATURES lengthof(lc_features)

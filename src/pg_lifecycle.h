@@ -70,6 +70,7 @@ extern const LcFeature lc_updated_at_feature;
 extern const LcFeature lc_soft_delete_feature;
 extern const LcFeature lc_audit_feature;
 extern const LcFeature lc_counters_feature;
+extern const LcFeature lc_retention_feature;
 
 /* ---------- cache.c: operations and the per-relation cache ---------- */
 
@@ -81,6 +82,9 @@ extern const LcFeature lc_counters_feature;
  */
 extern void lc_enter(void);
 extern void lc_leave(void);
+extern void lc_procedure_enter(FunctionCallInfo fcinfo, const char *what, const char *hint);
+extern void lc_procedure_commit(void);
+extern void lc_procedure_leave(void);
 
 /*
  * One entry per relation, in a memory context of its own.  A feature's

@@ -1,0 +1,292 @@
+--
+-- Retention and archival: policies and their errors, runs in batches
+-- (delete, archive, purge of soft-deleted rows), per-owner preferences,
+-- legal holds, rows that children still reference, max_runtime, the run
+-- records and views, restore from the archive, what other roles may do.
+--
+CREATE EXTENSION pg_lifecycle;
+SET timezone = 'UTC';
+
+CREATE TABLE regress_prefs (user_id uuid PRIMARY KEY, data_retention_days integer, label text);
+INSERT INTO regress_prefs VALUES
+    ('00000000-0000-4000-8000-000000000001', 30, 'keeps 30 days'),
+    ('00000000-0000-4000-8000-000000000002', 0, 'wants none: min_keep applies');
+-- 100 events, one a day back from now, owners 0..3 in turn
+CREATE TABLE regress_events (id bigint PRIMARY KEY, user_id uuid, created_at timestamptz NOT NULL,
+                             body text);
+CREATE INDEX ON regress_events (created_at);
+INSERT INTO regress_events
+SELECT g, ('00000000-0000-4000-8000-00000000000' || (g % 4))::uuid,
+       now() - g * interval '1 day' - interval '1 minute', 'event ' || g
+  FROM generate_series(1, 100) g;
+-- parents, three of them referenced by children (NO ACTION / RESTRICT)
+CREATE TABLE regress_parents (id int PRIMARY KEY, created_at timestamptz NOT NULL);
+CREATE TABLE regress_kids (id int PRIMARY KEY, parent_id int REFERENCES regress_parents);
+CREATE TABLE regress_pets (id int PRIMARY KEY, parent_id int REFERENCES regress_parents ON DELETE RESTRICT);
+INSERT INTO regress_parents SELECT g, now() - g * interval '1 day' - interval '1 minute'
+  FROM generate_series(1, 50) g;
+INSERT INTO regress_kids VALUES (1, 45), (2, 46), (3, 20), (4, 5);
+INSERT INTO regress_pets VALUES (1, 30);
+
+--
+-- set_retention: every error, and nothing changed by any of them
+--
+SELECT lifecycle.set_retention(NULL, '1 day');
+SELECT lifecycle.set_retention('regress_events', NULL);
+SELECT lifecycle.set_retention('regress_events', '0 days');
+SELECT lifecycle.set_retention('regress_events', '-1 day');
+SELECT lifecycle.set_retention('regress_events', '1 day', timestamp_column => 'nope');
+SELECT lifecycle.set_retention('regress_events', '1 day', timestamp_column => 'body');
+SELECT lifecycle.set_retention('regress_events', '1 day', batch_size => 0);
+SELECT lifecycle.set_retention('regress_events', '1 day', min_keep => '-1 day');
+SELECT lifecycle.set_retention('regress_events', '1 day', owner_column => 'user_id',
+                               preference_table => 'regress_prefs');
+SELECT lifecycle.set_retention('regress_events', '1 day', owner_column => 'id',
+                               preference_table => 'regress_prefs', preference_key => 'user_id',
+                               preference_column => 'data_retention_days');
+SELECT lifecycle.set_retention('regress_events', '1 day', owner_column => 'user_id',
+                               preference_table => 'regress_prefs', preference_key => 'user_id',
+                               preference_column => 'label');
+SELECT lifecycle.set_retention('regress_events', '1 day', owner_column => 'user_id',
+                               preference_table => 'regress_prefs', preference_key => 'nope',
+                               preference_column => 'label');
+CREATE VIEW regress_events_view AS SELECT * FROM regress_events;
+SELECT lifecycle.set_retention('regress_events_view', '1 day');
+DROP VIEW regress_events_view;
+CREATE TABLE regress_nokey (created_at timestamptz);
+SELECT lifecycle.set_retention('regress_nokey', '1 day', action => 'archive');
+-- archiving parents would delete or change the children's rows too
+CREATE TABLE regress_cascading (id int PRIMARY KEY, created_at timestamptz);
+CREATE TABLE regress_cascaded (id int PRIMARY KEY, c int REFERENCES regress_cascading ON DELETE CASCADE);
+SELECT lifecycle.set_retention('regress_cascading', '1 day', action => 'archive');
+SELECT lifecycle.set_retention('regress_cascading', '1 day');     -- delete: the foreign key decides
+SELECT lifecycle.drop_retention('regress_cascading');
+CREATE TABLE regress_has_archived_at (id int PRIMARY KEY, created_at timestamptz, archived_at timestamptz);
+SELECT lifecycle.set_retention('regress_has_archived_at', '1 day', action => 'archive');
+-- partitions: set it on the root
+CREATE TABLE regress_parted (id int, created_at timestamptz NOT NULL) PARTITION BY RANGE (created_at);
+CREATE TABLE regress_parted_old PARTITION OF regress_parted FOR VALUES FROM ('2000-01-01') TO ('2020-01-01');
+CREATE TABLE regress_parted_new PARTITION OF regress_parted FOR VALUES FROM ('2020-01-01') TO ('2100-01-01');
+SELECT lifecycle.set_retention('regress_parted_old', '1 day');
+CREATE TEMP TABLE regress_temp (created_at timestamptz);
+SELECT lifecycle.set_retention('regress_temp', '1 day');
+SELECT lifecycle.set_retention('lifecycle.retention_runs', '1 day', timestamp_column => 'started_at');
+-- an archive schema of another role
+CREATE ROLE regress_other;
+CREATE SCHEMA regress_not_mine AUTHORIZATION regress_other;
+SELECT lifecycle.set_retention('regress_events', '1 day', action => 'archive',
+                               archive_schema => 'regress_not_mine');
+SELECT count(*) AS policies, (SELECT count(*) FROM pg_namespace WHERE nspname = 'archive') AS archive_schemas
+  FROM lifecycle.retention_policies;
+
+--
+-- delete: rows older than keep leave in batches; rows children still
+-- reference are skipped and counted, never an aborted run
+--
+SELECT lifecycle.set_retention('regress_parents', '10 days', batch_size => 16);
+SELECT lifecycle.set_retention('regress_parents', '10 days', batch_size => 16);   -- idempotent
+SELECT relid, keep, timestamp_column, action, batch_size, owner_column, min_keep, enabled
+  FROM lifecycle.retention_policies;
+SELECT lifecycle.retention_waiting('regress_parents') AS waiting;
+CALL lifecycle.run_retention();
+SELECT run_id, relid, action, status, rows_deleted, rows_archived, rows_skipped, batches, error,
+       finished_at >= started_at AS finished
+  FROM lifecycle.retention_runs ORDER BY run_id, relid::text;
+SELECT array_agg(id ORDER BY id) AS parents_left_older_than_10_days
+  FROM regress_parents WHERE created_at < now() - interval '10 days';
+SELECT count(*) AS young_parents_kept FROM regress_parents WHERE created_at >= now() - interval '10 days';
+-- the overview: last run, what is waiting (the skipped rows), not scheduled
+SELECT table_name, action, keep, enabled, last_run_id, last_status, last_rows_deleted,
+       last_rows_skipped, next_due, rows_waiting
+  FROM lifecycle.retention_overview;
+-- a child let go: the next run removes its parent
+DELETE FROM regress_kids WHERE parent_id = 45;
+CALL lifecycle.run_retention(only_table => 'regress_parents');
+SELECT run_id, status, rows_deleted, rows_skipped FROM lifecycle.retention_runs WHERE run_id = 2;
+SELECT count(*) AS parent_45 FROM regress_parents WHERE id = 45;
+
+--
+-- archive, with each owner's own preference and a legal hold
+--
+SELECT lifecycle.set_retention('regress_events', '10 days', action => 'archive', batch_size => 7,
+                               owner_column => 'user_id', preference_table => 'regress_prefs',
+                               preference_key => 'user_id', preference_column => 'data_retention_days',
+                               min_keep => '5 days');
+-- the archive exists before the first run, owned by the table's owner, no access for others
+SELECT c.relname, n.nspname, c.relowner = (SELECT relowner FROM pg_class WHERE oid = 'regress_events'::regclass) AS same_owner,
+       c.relacl, obj_description(c.oid, 'pg_class') AS comment,
+       EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e') AS extension_member
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'archive';
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid = 'archive.regress_events'::regclass AND attnum > 0 ORDER BY attnum;
+-- holds: a reason is required, the value is read by the owner column's type
+SELECT lifecycle.hold_retention('regress_events', '00000000-0000-4000-8000-000000000003', '');
+SELECT lifecycle.hold_retention('regress_events', 'not a uuid', 'litigation');
+SELECT lifecycle.hold_retention('regress_parents', '1', 'litigation');
+SELECT lifecycle.hold_retention('regress_kids', '1', 'litigation');
+SELECT lifecycle.hold_retention('regress_events', '00000000-0000-4000-8000-000000000003', 'litigation, case 14');
+SELECT lifecycle.hold_retention('regress_events', '00000000-0000-4000-8000-000000000000', 'expired hold',
+                                until => now() - interval '1 second');
+SELECT relid, owner_value, reason, held_until IS NOT NULL AS has_until FROM lifecycle.retention_holds ORDER BY 2;
+SELECT lifecycle.retention_waiting('regress_events') AS waiting;
+CALL lifecycle.run_retention(only_table => 'regress_events');
+SELECT run_id, relid, status, rows_deleted, rows_archived, rows_skipped, batches, bytes_archived > 0 AS bytes
+  FROM lifecycle.retention_runs WHERE relid = 'regress_events'::regclass;
+-- owner 0: keep (10 days); 1: its 30 days; 2: its 0 days, raised to min_keep 5; 3: held
+SELECT user_id, count(*) AS kept, max(extract(day FROM now() - created_at)) AS oldest_days
+  FROM regress_events GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS archived, count(DISTINCT retention_run_id) AS runs,
+       bool_and(archived_at IS NOT NULL) AS stamped FROM archive.regress_events;
+-- every row in exactly one place
+SELECT (SELECT count(*) FROM regress_events) + (SELECT count(*) FROM archive.regress_events) AS total;
+SELECT day = date_trunc('day', now()) AS today, table_name, rows_archived, bytes_archived > 0 AS bytes
+  FROM lifecycle.archive_statistics;
+
+-- a column added to the table reaches the archive at the next run
+ALTER TABLE regress_events ADD COLUMN source text DEFAULT 'api';
+SELECT lifecycle.release_retention_hold('regress_events', '00000000-0000-4000-8000-000000000003');
+SELECT lifecycle.release_retention_hold('regress_events', '00000000-0000-4000-8000-000000000003');
+CALL lifecycle.run_retention();
+SELECT count(*) AS archived, count(source) AS with_source FROM archive.regress_events;
+SELECT user_id, count(*) AS kept FROM regress_events GROUP BY 1 ORDER BY 1;
+
+-- restore_archived: one row by its key (the latest copy), or a time range
+SELECT lifecycle.restore_archived('regress_events', '12');
+SELECT lifecycle.restore_archived('regress_events', '12');    -- no longer archived
+SELECT id, user_id, body, source FROM regress_events WHERE id = 12;
+SELECT lifecycle.restore_archived('regress_events', now() - interval '1 hour', now() + interval '1 hour')
+    AS restored;
+SELECT count(*) AS events, (SELECT count(*) FROM archive.regress_events) AS archived FROM regress_events;
+SELECT lifecycle.restore_archived('regress_parents', '1');
+SELECT lifecycle.restore_archived('regress_events', NULL::text);
+
+-- a type change the archive cannot follow stops that policy, not the run
+UPDATE regress_events SET created_at = created_at - interval '1 year' WHERE id > 90;
+ALTER TABLE regress_events ALTER COLUMN body TYPE varchar(200);
+SELECT lifecycle.cleanup_retention_data();
+SELECT relid, status, error FROM lifecycle.retention_runs
+ WHERE run_id = (SELECT max(run_id) FROM lifecycle.retention_runs) ORDER BY relid::text;
+ALTER TABLE archive.regress_events ALTER COLUMN body TYPE varchar(200);
+SELECT lifecycle.cleanup_retention_data();
+SELECT count(*) AS events, (SELECT count(*) FROM archive.regress_events) AS archived FROM regress_events;
+
+--
+-- max_runtime: a run always does one batch, then stops with "partial";
+-- the next run goes on
+--
+SELECT lifecycle.restore_archived('regress_events', now() - interval '1 hour', now() + interval '1 hour')
+    AS restored;
+UPDATE regress_events SET created_at = created_at - interval '1 year';
+SELECT lifecycle.set_retention('regress_events', '10 days', action => 'archive', batch_size => 10);
+CALL lifecycle.run_retention(max_runtime => '1 microsecond', only_table => 'regress_events');
+SELECT relid, status, rows_archived, batches FROM lifecycle.retention_runs
+ WHERE run_id = (SELECT max(run_id) FROM lifecycle.retention_runs) ORDER BY relid::text;
+CALL lifecycle.run_retention(max_runtime => '1 microsecond', only_table => 'regress_events');
+SELECT relid, status, rows_archived, batches FROM lifecycle.retention_runs
+ WHERE run_id = (SELECT max(run_id) FROM lifecycle.retention_runs);
+-- several policies: the one not reached is partial too, and goes first next time
+CALL lifecycle.run_retention(max_runtime => '1 microsecond');
+SELECT relid, status, rows_archived, batches FROM lifecycle.retention_runs
+ WHERE run_id = (SELECT max(run_id) FROM lifecycle.retention_runs) ORDER BY relid::text;
+CALL lifecycle.run_retention();
+SELECT relid, status, rows_archived, batches FROM lifecycle.retention_runs
+ WHERE run_id = (SELECT max(run_id) FROM lifecycle.retention_runs) ORDER BY relid::text;
+SELECT count(*) AS events_left FROM regress_events;
+CALL lifecycle.run_retention(max_runtime => '0 seconds');
+CALL lifecycle.run_retention(max_runtime => NULL);
+CALL lifecycle.run_retention(only_table => 'regress_kids');
+-- a CALL inside a transaction block cannot commit as it goes
+BEGIN;
+CALL lifecycle.run_retention();
+ROLLBACK;
+
+--
+-- purge_soft_deleted: rows soft-deleted more than keep ago, with their
+-- soft-deleted descendants, children first
+--
+CREATE TABLE regress_folders (id int PRIMARY KEY, created_at timestamptz DEFAULT now());
+CREATE TABLE regress_files (id int PRIMARY KEY, folder_id int REFERENCES regress_folders);
+SELECT lifecycle.enable_soft_delete('regress_folders'), lifecycle.enable_soft_delete('regress_files');
+INSERT INTO regress_folders (id) VALUES (1), (2), (3);
+INSERT INTO regress_files VALUES (10, 1), (11, 1), (20, 2), (30, 3);
+SELECT lifecycle.soft_delete('regress_folders', 1), lifecycle.soft_delete('regress_folders', 2);
+UPDATE regress_folders SET deleted_at = now() - interval '40 days' WHERE id = 1;
+UPDATE regress_files SET deleted_at = now() - interval '40 days' WHERE folder_id = 1;
+SELECT lifecycle.set_retention('regress_folders', '30 days', action => 'purge_soft_deleted');
+SELECT lifecycle.hold_retention('regress_folders', '1', 'no owner column anyway');
+SELECT lifecycle.retention_waiting('regress_folders') AS waiting;
+SELECT lifecycle.cleanup_retention_data() -> 'public.regress_folders' AS purged;
+SELECT 'folder' AS t, id, deleted_at IS NOT NULL AS deleted FROM regress_folders
+UNION ALL SELECT 'file', id, deleted_at IS NOT NULL FROM regress_files ORDER BY 1, 2;
+-- a table whose DELETEs become soft deletes cannot have a delete policy
+CREATE TABLE regress_intercepted (id int PRIMARY KEY, created_at timestamptz);
+SELECT lifecycle.enable_soft_delete('regress_intercepted', intercept_delete => true);
+SELECT lifecycle.set_retention('regress_intercepted', '1 day');
+-- nor one whose trigger keeps rows: the batch is undone, the policy fails
+CREATE TABLE regress_sticky (id int PRIMARY KEY, created_at timestamptz);
+INSERT INTO regress_sticky SELECT g, now() - interval '1 year' FROM generate_series(1, 5) g;
+CREATE FUNCTION regress_keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE TRIGGER keep BEFORE DELETE ON regress_sticky FOR EACH ROW EXECUTE FUNCTION regress_keep();
+SELECT lifecycle.set_retention('regress_sticky', '1 day');
+CALL lifecycle.run_retention(only_table => 'regress_sticky');
+SELECT status, rows_deleted, error FROM lifecycle.retention_runs
+ WHERE relid = 'regress_sticky'::regclass;
+SELECT count(*) AS sticky_rows FROM regress_sticky;
+
+--
+-- disabled policies do not run; drop_retention forgets; DROP TABLE too
+--
+SELECT lifecycle.set_retention('regress_sticky', '1 day', enabled => false);
+CALL lifecycle.run_retention();
+SELECT count(*) AS sticky_runs FROM lifecycle.retention_runs WHERE relid = 'regress_sticky'::regclass;
+SELECT lifecycle.drop_retention('regress_sticky');
+SELECT lifecycle.drop_retention('regress_sticky');
+DROP TABLE regress_kids, regress_pets;
+DROP TABLE regress_parents;
+SELECT relid FROM lifecycle.retention_policies ORDER BY 1::text;
+
+--
+-- pg_cron is not installed here: a clear error
+--
+SELECT lifecycle.schedule_retention();
+SELECT lifecycle.unschedule_retention();
+SELECT lifecycle.schedule_usage_refresh();
+SELECT lifecycle.retention_next_due() AS next_due;
+
+--
+-- other roles: only the table's owner sets policies, places holds and
+-- restores; running retention and its records are the extension owner's
+--
+CREATE ROLE regress_member;
+GRANT SELECT, INSERT ON regress_events TO regress_member;
+SET ROLE regress_member;
+SELECT lifecycle.set_retention('regress_events', '1 day');
+SELECT lifecycle.drop_retention('regress_events');
+SELECT lifecycle.hold_retention('regress_events', '00000000-0000-4000-8000-000000000001', 'mine');
+SELECT lifecycle.release_retention_hold('regress_events', '00000000-0000-4000-8000-000000000001');
+CALL lifecycle.run_retention();
+SELECT lifecycle.cleanup_retention_data();
+SELECT lifecycle.schedule_retention();
+SELECT lifecycle.restore_archived('regress_events', '13');
+SELECT count(*) FROM lifecycle.retention_runs;
+SELECT count(*) FROM lifecycle.retention_overview;
+-- counts as the caller: rows it may read
+SELECT lifecycle.retention_waiting('regress_events') AS waiting_as_member;
+RESET ROLE;
+
+--
+-- DROP EXTENSION leaves the archived data
+--
+SELECT count(*) > 0 AS archived_rows FROM archive.regress_events;
+SET client_min_messages = warning;
+DROP TABLE regress_files, regress_folders, regress_intercepted, regress_events, regress_prefs,
+           regress_nokey, regress_cascaded, regress_cascading, regress_has_archived_at,
+           regress_parted, regress_sticky CASCADE;
+DROP FUNCTION regress_keep();
+DROP EXTENSION pg_lifecycle;
+RESET client_min_messages;
+SELECT count(*) > 0 AS archive_kept FROM archive.regress_events;
+DROP SCHEMA archive CASCADE;
+DROP SCHEMA regress_not_mine;
+DROP ROLE regress_other;
+DROP ROLE regress_member;

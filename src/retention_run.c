@@ -1,0 +1,872 @@
+/*-------------------------------------------------------------------------
+ *
+ * retention_run.c
+ *	  Running retention: CALL run_retention() and cleanup_retention_data().
+ *
+ *	  A run takes the database's retention lock (an advisory lock; a
+ *	  second run finds it taken, records "skipped" and returns), then works
+ *	  through the enabled policies, those it reached least recently first.
+ *	  Each policy goes in batches of batch_size rows, each batch its own
+ *	  transaction under a short lock_timeout:
+ *	  - pick the oldest expired rows, as the table's owner, skipping rows
+ *	    other transactions hold locked (they go next time) and rows of
+ *	    owners under a legal hold, and lock them;
+ *	  - remove them with one statement per partition: DELETE, or for
+ *	    archive a DELETE ... RETURNING feeding an INSERT into the archive,
+ *	    so that a row is always in exactly one of the two;
+ *	  - a row that children still reference (ON DELETE RESTRICT or NO
+ *	    ACTION) makes the statement fail: the batch is halved until the
+ *	    rows that cannot go are found; they are skipped and counted;
+ *	  - add the batch's counts to its lifecycle.retention_runs row, commit.
+ *	  A policy that fails (a lock timeout, a changed table) is recorded and
+ *	  the others still run.  At max_runtime the run stops between batches
+ *	  with status "partial"; the next run goes on.  At the end: runs older
+ *	  than 90 days and the pg_cron job's own run details older than 14 days
+ *	  are removed, usage counter columns are brought up to date, and a
+ *	  NOTIFY on channel lifecycle_retention says how it went.
+ *
+ *	  Rows are only ever changed as the owner of their table (the shared
+ *	  run-as path); the run's caller lends them no rights.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/relation.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "commands/extension.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
+#include "storage/itemptr.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+#include "retention.h"
+
+#define RT_LOCK_KEY1		0x4c43	/* "LC" */
+#define RT_LOCK_KEY2		0x5254	/* "RT" */
+#define RT_LOCK_TIMEOUT		"1s"
+#define RT_MAX_SKIPPED		100000
+#define RT_EQ				"OPERATOR(pg_catalog.=)"
+
+/* A run in progress, in memory that lives across its commits. */
+typedef struct RtRun
+{
+	MemoryContext cxt;
+	int64		run_id;
+	TimestampTz started;		/* rows expire relative to this */
+	TimestampTz deadline;		/* 0: none */
+	bool		commits;		/* a procedure: commit after each batch */
+	bool		out_of_time;
+	int			batches;		/* batches done by the whole run */
+	StringInfoData removed;		/* jsonb text: table -> rows removed */
+	int			nremoved;
+	int			failed;
+	int			partial;
+	int64		deleted;
+	int64		archived;
+	int64		skipped;
+} RtRun;
+
+/* One policy's share of a run. */
+typedef struct RtWork
+{
+	RtPolicy   *p;
+	char	   *qualname;
+	char	   *archive;		/* archive: its qualified name */
+	char	   *columns;		/* archive: "a, b, c" */
+	char	   *returning;		/* archive: "c.a, c.b, c.c" */
+	Datum		holds;			/* text[] of held owner values */
+	int			nskipped;		/* rows children still reference */
+	Oid		   *skip_oids;
+	ItemPointerData *skip_tids;
+	int64		deleted;
+	int64		archived;
+	int64		bytes;
+	int			batches;
+	const char *status;
+	char	   *error;
+} RtWork;
+
+/* ---------- the SQL of a policy ---------- */
+
+/*
+ * FROM and WHERE of the rows of p's table (alias c) that have expired: $1
+ * the run's start, $2 keep, $3 min_keep, $4 the held owner values (text[]).
+ */
+char *
+rt_where_sql(const RtPolicy *p, Relation rel)
+{
+	StringInfoData buf;
+	const char *ts = quote_identifier(p->action == RT_PURGE ? LC_DELETED_AT : p->ts_column);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%s c", lc_qualified_name(rel));
+	if (OidIsValid(p->pref_relid))
+		appendStringInfo(&buf, " LEFT JOIN %s p ON p.%s " RT_EQ " c.%s",
+						 lc_qualified_name_oid(p->pref_relid), quote_identifier(p->pref_key),
+						 quote_identifier(p->owner_column));
+	if (OidIsValid(p->pref_relid))
+		/* the first bound is the one an index on the column can use */
+		appendStringInfo(&buf, " WHERE c.%s OPERATOR(pg_catalog.<) ($1 OPERATOR(pg_catalog.-) LEAST($2, $3))"
+						 " AND c.%s OPERATOR(pg_catalog.<) ($1 OPERATOR(pg_catalog.-) CASE WHEN p.%s IS NULL THEN $2"
+						 " ELSE GREATEST(pg_catalog.make_interval(days => p.%s::pg_catalog.int4), $3) END)",
+						 ts, ts, quote_identifier(p->pref_column), quote_identifier(p->pref_column));
+	else
+		appendStringInfo(&buf, " WHERE c.%s OPERATOR(pg_catalog.<) ($1 OPERATOR(pg_catalog.-) $2)", ts);
+	if (p->owner_column)
+		appendStringInfo(&buf, " AND (c.%s IS NULL OR NOT c.%s::pg_catalog.text " RT_EQ " ANY ($4))",
+						 quote_identifier(p->owner_column), quote_identifier(p->owner_column));
+	return buf.data;
+}
+
+/* The held owner values of relid (active holds), as a text[] datum. */
+static Datum
+rt_holds(Oid relid)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	bool		isnull;
+	Datum		d;
+
+	(void) lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
+					  "SELECT pg_catalog.array_agg(h.owner_value) FROM " LIFECYCLE_SCHEMA ".retention_holds h"
+					  " WHERE h.relid OPERATOR(pg_catalog.=) $1"
+					  " AND (h.held_until IS NULL OR h.held_until OPERATOR(pg_catalog.>) pg_catalog.now())",
+					  1, types, values, NULL, SPI_OK_SELECT, 1);
+	d = lc_result(0, 1, &isnull);
+	if (isnull)
+		return PointerGetDatum(construct_empty_array(TEXTOID));
+	return PointerGetDatum(DatumGetArrayTypePCopy(d));
+}
+
+/* ---------- the run's own records ---------- */
+
+static void
+rt_record_start(RtRun *run, RtWork *w, const char *status)
+{
+	Oid			types[5] = {INT8OID, OIDOID, TEXTOID, TIMESTAMPTZOID, TEXTOID};
+	Datum		values[5] = {Int64GetDatum(run->run_id), ObjectIdGetDatum(w->p->relid),
+		CStringGetTextDatum(rt_action_label(w->p->action)), TimestampTzGetDatum(GetCurrentTimestamp()),
+	CStringGetTextDatum(status)};
+
+	(void) lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
+					  "INSERT INTO " LIFECYCLE_SCHEMA ".retention_runs (run_id, relid, action, started_at, status)"
+					  " VALUES ($1, $2, $3::" LIFECYCLE_SCHEMA ".retention_action, $4,"
+					  " $5::" LIFECYCLE_SCHEMA ".retention_status)",
+					  5, types, values, NULL, SPI_OK_INSERT, 0);
+}
+
+/* Add a batch's counts; with status, the policy's work is over. */
+static void
+rt_record(RtRun *run, RtWork *w, int64 deleted, int64 archived, int64 skipped, int64 bytes,
+		  const char *status)
+{
+	Oid			types[9] = {INT8OID, OIDOID, INT8OID, INT8OID, INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID};
+	Datum		values[9] = {Int64GetDatum(run->run_id), ObjectIdGetDatum(w->p->relid),
+		Int64GetDatum(deleted), Int64GetDatum(archived), Int64GetDatum(skipped),
+		Int64GetDatum(bytes), Int32GetDatum(status ? 0 : 1),
+		status ? CStringGetTextDatum(status) : (Datum) 0,
+	w->error ? CStringGetTextDatum(w->error) : (Datum) 0};
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', status ? ' ' : 'n', w->error ? ' ' : 'n'};
+
+	(void) lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
+					  "UPDATE " LIFECYCLE_SCHEMA ".retention_runs r SET"
+					  " rows_deleted = r.rows_deleted OPERATOR(pg_catalog.+) $3,"
+					  " rows_archived = r.rows_archived OPERATOR(pg_catalog.+) $4,"
+					  " rows_skipped = r.rows_skipped OPERATOR(pg_catalog.+) $5,"
+					  " bytes_archived = r.bytes_archived OPERATOR(pg_catalog.+) $6,"
+					  " batches = r.batches OPERATOR(pg_catalog.+) $7,"
+					  " status = COALESCE($8::" LIFECYCLE_SCHEMA ".retention_status, r.status),"
+					  " finished_at = CASE WHEN $8 IS NULL THEN NULL ELSE pg_catalog.clock_timestamp() END,"
+					  " error = $9"
+					  " WHERE r.run_id OPERATOR(pg_catalog.=) $1 AND r.relid OPERATOR(pg_catalog.=) $2",
+					  9, types, values, nulls, SPI_OK_UPDATE, 0);
+}
+
+/* ---------- subtransactions ---------- */
+
+/* The error of the failed subtransaction, copied; the subtransaction rolled back. */
+static ErrorData *
+rt_subxact_failed(MemoryContext cxt, ResourceOwner owner)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return edata;
+}
+
+static void
+rt_subxact_done(MemoryContext cxt, ResourceOwner owner)
+{
+	ReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+}
+
+/* ---------- one batch ---------- */
+
+/*
+ * Remove the rows at tids[0..n) of partition (or table) part; rows that
+ * children still reference are found by halving and skipped.
+ */
+static int64
+rt_remove(RtRun *run, RtWork *w, Oid part, ItemPointerData *tids, int n, int64 *bytes)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	Datum	   *elems = palloc(sizeof(Datum) * n);
+	Oid			types[3] = {TIDARRAYOID, INT8OID, TIMESTAMPTZOID};
+	Datum		values[3];
+	int64		done = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		elems[i] = PointerGetDatum(&tids[i]);
+	values[0] = PointerGetDatum(construct_array(elems, n, TIDOID, sizeof(ItemPointerData), false,
+												TYPALIGN_SHORT));
+	values[1] = Int64GetDatum(run->run_id);
+	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		const char *target = lc_qualified_name_oid(part);
+
+		if (w->p->action == RT_ARCHIVE)
+		{
+			bool		isnull;
+
+			(void) lc_sql_run(LC_TABLE_OWNER, part,
+							  psprintf("WITH d AS (DELETE FROM ONLY %s c WHERE c.ctid " RT_EQ " ANY ($1) RETURNING %s),"
+									   " i AS (INSERT INTO %s AS a (%s, " RT_ARCHIVED_AT ", " RT_RUN_ID ")"
+									   " SELECT %s, $3, $2 FROM d RETURNING pg_catalog.pg_column_size(a.*) AS b)"
+									   " SELECT pg_catalog.count(*), COALESCE(pg_catalog.sum(i.b), 0)::pg_catalog.int8 FROM i",
+									   target, w->returning, w->archive, w->columns, w->columns),
+							  3, types, values, NULL, SPI_OK_SELECT, 0);
+			done = DatumGetInt64(lc_result(0, 1, &isnull));
+			*bytes += DatumGetInt64(lc_result(0, 2, &isnull));
+		}
+		else
+			done = (int64) lc_sql_run(LC_TABLE_OWNER, part,
+									  psprintf("DELETE FROM ONLY %s c WHERE c.ctid " RT_EQ " ANY ($1)", target),
+									  3, types, values, NULL, SPI_OK_DELETE, 0);
+		rt_subxact_done(cxt, owner);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata = rt_subxact_failed(cxt, owner);
+
+		/* NO ACTION: 23503; RESTRICT: 23503 up to 17, 23001 from 18 on */
+		if (edata->sqlerrcode != ERRCODE_FOREIGN_KEY_VIOLATION &&
+			edata->sqlerrcode != ERRCODE_RESTRICT_VIOLATION)
+			ReThrowError(edata);
+		if (n == 1)
+		{
+			if (w->nskipped < RT_MAX_SKIPPED)
+			{
+				w->skip_oids[w->nskipped] = part;
+				w->skip_tids[w->nskipped] = tids[0];
+			}
+			w->nskipped++;
+			done = 0;
+		}
+		else
+			done = rt_remove(run, w, part, tids, n / 2, bytes) +
+				rt_remove(run, w, part, tids + n / 2, n - n / 2, bytes);
+	}
+	PG_END_TRY();
+	return done;
+}
+
+typedef struct RtCand
+{
+	Oid			part;
+	ItemPointerData tid;
+} RtCand;
+
+static int
+rt_cand_cmp(const void *a, const void *b)
+{
+	const RtCand *x = a,
+			   *y = b;
+
+	if (x->part != y->part)
+		return x->part < y->part ? -1 : 1;
+	return ItemPointerCompare(unconstify(ItemPointerData *, &x->tid),
+							  unconstify(ItemPointerData *, &y->tid));
+}
+
+/* The skipped rows, as (oid[], tid[]) parameters. */
+static void
+rt_skipped_arrays(RtWork *w, Datum *oids, Datum *tids)
+{
+	int			n = Min(w->nskipped, RT_MAX_SKIPPED);
+	Datum	   *o = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *t = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		o[i] = ObjectIdGetDatum(w->skip_oids[i]);
+		t[i] = PointerGetDatum(&w->skip_tids[i]);
+	}
+	*oids = PointerGetDatum(construct_array(o, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	*tids = PointerGetDatum(construct_array(t, n, TIDOID, sizeof(ItemPointerData), false,
+											TYPALIGN_SHORT));
+}
+
+/*
+ * One batch of w's policy, in the current transaction: true when rows may
+ * be left (a full batch).
+ */
+static bool
+rt_batch(RtRun *run, RtWork *w, Relation rel)
+{
+	RtPolicy   *p = w->p;
+	Oid			types[7] = {TIMESTAMPTZOID, INTERVALOID, INTERVALOID, TEXTARRAYOID, OIDARRAYOID,
+	TIDARRAYOID, INT4OID};
+	Datum		values[7];
+	bool		isnull;
+	Datum		d;
+	Datum	   *oids,
+			   *tids;
+	int			n,
+				i,
+				from;
+	RtCand	   *cand;
+	int64		removed = 0,
+				bytes = 0;
+	int			skipped_before = w->nskipped;
+
+	if (p->action == RT_PURGE)
+	{
+		Oid			ptypes[2] = {OIDOID, INT4OID};
+		Datum		pvalues[2];
+		double		days = ceil((double) (p->keep.month * DAYS_PER_MONTH + p->keep.day) +
+								(double) p->keep.time / USECS_PER_DAY);
+
+		pvalues[0] = ObjectIdGetDatum(p->relid);
+		pvalues[1] = Int32GetDatum((int32) Max(days, 1));
+		(void) lc_sql_run(LC_TABLE_OWNER, p->relid,
+						  "SELECT " LIFECYCLE_SCHEMA ".cleanup_soft_deleted_records($1, $2)",
+						  2, ptypes, pvalues, NULL, SPI_OK_SELECT, 1);
+		removed = DatumGetInt32(lc_result(0, 1, &isnull));
+		w->deleted += removed;
+		w->batches++;
+		run->batches++;
+		rt_record(run, w, removed, 0, 0, 0, NULL);
+		return false;
+	}
+	values[0] = TimestampTzGetDatum(run->started);
+	values[1] = IntervalPGetDatum(&p->keep);
+	values[2] = IntervalPGetDatum(&p->min_keep);
+	values[3] = w->holds;
+	rt_skipped_arrays(w, &values[4], &values[5]);
+	values[6] = Int32GetDatum(p->batch_size);
+	(void) lc_sql_run(LC_TABLE_OWNER, p->relid,
+					  psprintf("SELECT pg_catalog.array_agg(s.o), pg_catalog.array_agg(s.t) FROM"
+							   " (SELECT c.tableoid AS o, c.ctid AS t FROM %s"
+							   " AND NOT EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest($5), pg_catalog.unnest($6)) AS x(o, t)"
+							   " WHERE x.o " RT_EQ " c.tableoid AND x.t " RT_EQ " c.ctid)"
+							   " ORDER BY c.%s LIMIT $7 FOR UPDATE OF c SKIP LOCKED) s",
+							   rt_where_sql(p, rel), quote_identifier(p->ts_column)),
+					  7, types, values, NULL, SPI_OK_SELECT, 1);
+	d = lc_result(0, 1, &isnull);
+	if (isnull)
+		return false;
+	deconstruct_array(DatumGetArrayTypeP(d), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+					  &oids, NULL, &n);
+	deconstruct_array(DatumGetArrayTypeP(lc_result(0, 2, &isnull)), TIDOID,
+					  sizeof(ItemPointerData), false, TYPALIGN_SHORT, &tids, NULL, &n);
+	cand = palloc(sizeof(RtCand) * n);
+	for (i = 0; i < n; i++)
+	{
+		cand[i].part = DatumGetObjectId(oids[i]);
+		cand[i].tid = *(ItemPointer) DatumGetPointer(tids[i]);
+	}
+	qsort(cand, n, sizeof(RtCand), rt_cand_cmp);
+	for (from = 0; from < n;)
+	{
+		int			to = from;
+		ItemPointerData *group;
+
+		while (to < n && cand[to].part == cand[from].part)
+			to++;
+		group = palloc(sizeof(ItemPointerData) * (to - from));
+		for (i = from; i < to; i++)
+			group[i - from] = cand[i].tid;
+		removed += rt_remove(run, w, cand[from].part, group, to - from, &bytes);
+		from = to;
+	}
+	w->batches++;
+	run->batches++;
+	if (removed + (w->nskipped - skipped_before) < n)
+		/* rows a trigger kept (BEFORE DELETE returning NULL) would come back every batch */
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+				 errmsg("a trigger on table \"%s\" kept " INT64_FORMAT " of the %d rows retention deleted",
+						RelationGetRelationName(rel), (int64) n - removed - (w->nskipped - skipped_before), n),
+				 errdetail("A BEFORE DELETE trigger that returns NULL keeps rows in the table; retention would find them again and again."),
+				 errhint("Drop or change the trigger; for soft-deleted rows use action => 'purge_soft_deleted'.")));
+	if (p->action == RT_ARCHIVE)
+	{
+		w->archived += removed;
+		w->bytes += bytes;
+		rt_record(run, w, 0, removed, w->nskipped - skipped_before, bytes, NULL);
+	}
+	else
+	{
+		w->deleted += removed;
+		rt_record(run, w, removed, 0, w->nskipped - skipped_before, 0, NULL);
+	}
+	return n == p->batch_size && w->nskipped < RT_MAX_SKIPPED;
+}
+
+/* ---------- one policy ---------- */
+
+/* Set up w for a run: the table checked again, the archive ready, the holds. */
+static Relation
+rt_prepare(RtRun *run, RtWork *w)
+{
+	MemoryContext old = MemoryContextSwitchTo(run->cxt);
+	Relation	rel = try_relation_open(w->p->relid, RowExclusiveLock);
+	List	   *cols = NIL;
+	ListCell   *lc;
+	StringInfoData c,
+				r;
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", w->p->relid)));
+	lc_check_table(rel, "a retention policy");
+	rt_check_policy(w->p, rel);
+	if (OidIsValid(w->p->pref_relid))
+		lc_check_still_table(w->p->pref_relid, "the retention policy's preference table");
+	w->qualname = lc_qualified_name(rel);
+	w->holds = rt_holds(w->p->relid);
+	if (w->p->action == RT_PURGE &&
+		ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(w->holds)), ARR_DIMS(DatumGetArrayTypeP(w->holds))) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has legal holds, and its policy purges soft-deleted rows",
+						RelationGetRelationName(rel)),
+				 errdetail("A purge cannot keep one owner's rows; nothing was removed."),
+				 errhint("Release the holds, or set the policy with action => 'delete'.")));
+	if (w->p->action == RT_ARCHIVE)
+	{
+		w->archive = rt_archive_prepare(w->p, rel, &cols);
+		initStringInfo(&c);
+		initStringInfo(&r);
+		foreach(lc, cols)
+		{
+			appendStringInfo(&c, "%s%s", c.len ? ", " : "", (char *) lfirst(lc));
+			appendStringInfo(&r, "%sc.%s", r.len ? ", " : "", (char *) lfirst(lc));
+		}
+		w->columns = c.data;
+		w->returning = r.data;
+	}
+	MemoryContextSwitchTo(old);
+	return rel;
+}
+
+static void
+rt_set_lock_timeout(void)
+{
+	(void) set_config_option("lock_timeout", RT_LOCK_TIMEOUT, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	(void) lc_sql_run(LC_CALLER, InvalidOid, "SET CONSTRAINTS ALL IMMEDIATE", 0, NULL, NULL, NULL,
+					  SPI_OK_UTILITY, 0);
+}
+
+/*
+ * Run one policy to its end, its time, or its first error: each batch in a
+ * subtransaction, committed when the run commits as it goes.
+ */
+static void
+rt_run_policy(RtRun *run, RtWork *w)
+{
+	MemoryContext cxt = AllocSetContextCreate(run->cxt, "pg_lifecycle retention batch",
+											  ALLOCSET_DEFAULT_SIZES);
+	bool		more = true;
+	bool		first = true;
+
+	w->skip_oids = MemoryContextAlloc(run->cxt, sizeof(Oid) * RT_MAX_SKIPPED);
+	w->skip_tids = MemoryContextAlloc(run->cxt, sizeof(ItemPointerData) * RT_MAX_SKIPPED);
+	w->status = "succeeded";
+	while (more)
+	{
+		ResourceOwner owner = CurrentResourceOwner;
+
+		/* every run makes progress: at least one batch before the clock counts */
+		if (run->deadline != 0 && run->batches > 0 && GetCurrentTimestamp() >= run->deadline)
+		{
+			w->status = "partial";
+			run->out_of_time = true;
+			break;
+		}
+		MemoryContextReset(cxt);
+		MemoryContextSwitchTo(cxt);
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
+		{
+			Relation	rel;
+
+			lc_enter();
+			rt_set_lock_timeout();
+			rel = first ? rt_prepare(run, w) : relation_open(w->p->relid, RowExclusiveLock);
+			if (!first)
+				lc_check_table(rel, "a retention policy");
+			more = rt_batch(run, w, rel);
+			relation_close(rel, NoLock);
+			lc_leave();
+			rt_subxact_done(cxt, owner);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata = rt_subxact_failed(cxt, owner);
+
+			/* a cancel or statement_timeout stops the run, not just the policy */
+			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+				ReThrowError(edata);
+			w->status = "failed";
+			w->error = MemoryContextStrdup(run->cxt, edata->message);
+			FreeErrorData(edata);
+			more = false;
+		}
+		PG_END_TRY();
+		first = false;
+		if (run->commits && more)
+		{
+			lc_procedure_commit();
+			MemoryContextSwitchTo(cxt);
+		}
+	}
+	if (w->nskipped >= RT_MAX_SKIPPED && strcmp(w->status, "succeeded") == 0)
+		w->status = "partial";
+	MemoryContextSwitchTo(run->cxt);
+	MemoryContextDelete(cxt);
+	lc_enter();
+	rt_record(run, w, 0, 0, 0, 0, w->status);
+	lc_leave();
+	if (strcmp(w->status, "failed") == 0)
+	{
+		run->failed++;
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("retention policy of table %s failed: %s",
+						lc_qualified_name_oid(w->p->relid), w->error),
+				 errdetail("Its batches before the error were kept; the other policies ran."),
+				 errhint("See lifecycle.retention_runs (run " INT64_FORMAT ").", run->run_id)));
+	}
+	else if (strcmp(w->status, "partial") == 0)
+		run->partial++;
+	run->deleted += w->deleted;
+	run->archived += w->archived;
+	run->skipped += w->nskipped;
+	if (run->nremoved++ > 0)
+		appendStringInfoString(&run->removed, ", ");
+	escape_json(&run->removed, w->qualname ? w->qualname : lc_qualified_name_oid(w->p->relid));
+	appendStringInfo(&run->removed, ": " INT64_FORMAT, w->deleted + w->archived);
+}
+
+/* ---------- the run ---------- */
+
+static void
+rt_maintenance_step(RtRun *run, const char *what, const char *sql, LcRole role, int expected)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		lc_enter();
+		(void) lc_sql_run(role, InvalidOid, sql, 0, NULL, NULL, NULL, expected, 0);
+		lc_leave();
+		rt_subxact_done(cxt, owner);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata = rt_subxact_failed(cxt, owner);
+
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("retention run " INT64_FORMAT ": %s failed: %s", run->run_id, what,
+						edata->message)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
+/* After the policies: bounded history, fresh counter columns, the NOTIFY. */
+static void
+rt_finish(RtRun *run)
+{
+	const char *status = run->failed ? "failed" : run->partial ? "partial" : "succeeded";
+
+	rt_maintenance_step(run, "removing old runs",
+						"DELETE FROM " LIFECYCLE_SCHEMA ".retention_runs r WHERE r.started_at"
+						" OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) '90 days'::pg_catalog.interval)",
+						LC_EXTENSION_OWNER, SPI_OK_DELETE);
+	if (OidIsValid(get_extension_oid("pg_cron", true)))
+		rt_maintenance_step(run, "removing the pg_cron jobs' old run details",
+							"DELETE FROM cron.job_run_details d USING cron.job j"
+							" WHERE d.jobid OPERATOR(pg_catalog.=) j.jobid"
+							" AND j.jobname OPERATOR(pg_catalog.=) ANY (ARRAY['" RT_JOB_NAME "', '" RT_REFRESH_JOB_NAME "'])"
+							" AND d.end_time OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) '14 days'::pg_catalog.interval)",
+							LC_CALLER_PINNED, SPI_OK_DELETE);
+	if (lc_compat_proc_aclcheck(LookupFuncName(list_make2(makeString(LIFECYCLE_SCHEMA),
+												   makeString("refresh_usage_counters")),
+										1, (Oid[]) {UUIDOID}, false),
+						 GetUserId(), ACL_EXECUTE) == ACLCHECK_OK)
+		rt_maintenance_step(run, "refreshing usage counter columns",
+							"SELECT " LIFECYCLE_SCHEMA ".refresh_usage_counters()",
+							LC_CALLER_PINNED, SPI_OK_SELECT);
+	Async_Notify("lifecycle_retention",
+				 psprintf("{\"run_id\": " INT64_FORMAT ", \"status\": \"%s\", \"rows_deleted\": " INT64_FORMAT
+						  ", \"rows_archived\": " INT64_FORMAT ", \"rows_skipped\": " INT64_FORMAT "}",
+						  run->run_id, status, run->deleted, run->archived, run->skipped));
+}
+
+static bool
+rt_try_lock(bool session)
+{
+	return DatumGetBool(session ?
+						DirectFunctionCall2(pg_try_advisory_lock_int4, Int32GetDatum(RT_LOCK_KEY1),
+											Int32GetDatum(RT_LOCK_KEY2)) :
+						DirectFunctionCall2(pg_try_advisory_xact_lock_int4, Int32GetDatum(RT_LOCK_KEY1),
+											Int32GetDatum(RT_LOCK_KEY2)));
+}
+
+static void
+rt_unlock(void)
+{
+	(void) DirectFunctionCall2(pg_advisory_unlock_int4, Int32GetDatum(RT_LOCK_KEY1),
+							   Int32GetDatum(RT_LOCK_KEY2));
+}
+
+/* The run: the policies (only's, or every enabled one), then rt_finish. */
+static void
+rt_run(RtRun *run, Oid only)
+{
+	List	   *policies;
+	ListCell   *lc;
+	bool		locked;
+	Oid			types[1] = {OIDOID};
+
+	run->removed.data = NULL;
+	MemoryContextSwitchTo(run->cxt);
+	initStringInfo(&run->removed);
+	appendStringInfoChar(&run->removed, '{');
+	lc_enter();
+	/* what outlives this operation (and the run's commits) lives in the run's context */
+	MemoryContextSwitchTo(run->cxt);
+	policies = rt_policies(only);
+	if (OidIsValid(only) && policies == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has no retention policy", get_rel_name(only)),
+				 errhint("Set one with lifecycle.set_retention().")));
+	(void) lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
+					  "SELECT pg_catalog.nextval('" LIFECYCLE_SCHEMA ".retention_run_id'::pg_catalog.regclass)",
+					  0, types, NULL, NULL, SPI_OK_SELECT, 1);
+	{
+		bool		isnull;
+
+		run->run_id = DatumGetInt64(lc_result(0, 1, &isnull));
+	}
+	locked = rt_try_lock(run->commits);
+	if (locked)
+		/* runs that were stopped (a crash, a cancel) before they could say so */
+		(void) lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
+						  "UPDATE " LIFECYCLE_SCHEMA ".retention_runs r SET status = 'failed',"
+						  " finished_at = pg_catalog.now(), error = 'the run was interrupted'"
+						  " WHERE r.status OPERATOR(pg_catalog.=) 'running'",
+						  0, NULL, NULL, NULL, SPI_OK_UPDATE, 0);
+	foreach(lc, policies)
+	{
+		RtWork	   *w = palloc0(sizeof(RtWork));
+
+		w->p = lfirst(lc);
+		lfirst(lc) = w;
+		if (w->p->enabled)
+			rt_record_start(run, w, locked ? "running" : "skipped");
+	}
+	lc_leave();
+	if (!locked)
+	{
+		ereport(NOTICE,
+				(errmsg("another retention run is in progress; this one is skipped")));
+		appendStringInfoChar(&run->removed, '}');
+		return;
+	}
+	PG_TRY();
+	{
+		if (run->commits)
+		{
+			lc_procedure_commit();
+			MemoryContextSwitchTo(run->cxt);
+		}
+		foreach(lc, policies)
+		{
+			RtWork	   *w = lfirst(lc);
+
+			if (!w->p->enabled)
+				continue;
+			if (run->out_of_time)
+			{
+				w->status = "partial";
+				run->partial++;
+				lc_enter();
+				rt_record(run, w, 0, 0, 0, 0, "partial");
+				lc_leave();
+				continue;
+			}
+			rt_run_policy(run, w);
+			if (run->commits)
+			{
+				lc_procedure_commit();
+				MemoryContextSwitchTo(run->cxt);
+			}
+		}
+		rt_finish(run);
+	}
+	PG_FINALLY();
+	{
+		if (run->commits)
+			rt_unlock();
+	}
+	PG_END_TRY();
+	appendStringInfoChar(&run->removed, '}');
+}
+
+static RtRun *
+rt_new_run(MemoryContext parent, bool commits, const Interval *max_runtime)
+{
+	MemoryContext cxt = AllocSetContextCreate(parent, "pg_lifecycle retention run",
+											  ALLOCSET_DEFAULT_SIZES);
+	RtRun	   *run = MemoryContextAllocZero(cxt, sizeof(RtRun));
+
+	run->cxt = cxt;
+	run->commits = commits;
+	run->started = GetCurrentTransactionStartTimestamp();
+	if (max_runtime)
+		run->deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+																TimestampTzGetDatum(GetCurrentTimestamp()),
+																IntervalPGetDatum(max_runtime)));
+	return run;
+}
+
+PG_FUNCTION_INFO_V1(run_retention);
+Datum
+run_retention(PG_FUNCTION_ARGS)
+{
+	Interval   *max_runtime;
+	Interval	zero;
+	RtRun	   *run;
+
+	lc_procedure_enter(fcinfo, "run_retention()",
+					   "In one transaction, SELECT lifecycle.cleanup_retention_data() does the same without committing.");
+	if (PG_ARGISNULL(0))
+		lc_null_argument("max_runtime", "Pass how long a run may take, e.g. interval '10 minutes'.");
+	max_runtime = PG_GETARG_INTERVAL_P(0);
+	memset(&zero, 0, sizeof(zero));
+	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(max_runtime),
+										  IntervalPGetDatum(&zero))) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_runtime must be a positive interval"),
+				 errhint("e.g. interval '10 minutes'.")));
+	/* PortalContext lives as long as the CALL, across its commits */
+	run = rt_new_run(PortalContext, true, max_runtime);
+	rt_run(run, PG_ARGISNULL(1) ? InvalidOid : PG_GETARG_OID(1));
+	lc_procedure_leave();
+	MemoryContextDelete(run->cxt);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(cleanup_retention_data);
+Datum
+cleanup_retention_data(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	RtRun	   *run = rt_new_run(cxt, false, NULL);
+	Datum		result;
+
+	rt_run(run, InvalidOid);
+	MemoryContextSwitchTo(cxt);
+	result = DirectFunctionCall1(jsonb_in, CStringGetDatum(run->removed.data));
+	PG_RETURN_DATUM(result);
+}
+
+/* ---------- what is waiting ---------- */
+
+PG_FUNCTION_INFO_V1(retention_waiting);
+Datum
+retention_waiting(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	List	   *pols;
+	RtPolicy   *p;
+	Relation	rel;
+	Oid			types[4] = {TIMESTAMPTZOID, INTERVALOID, INTERVALOID, TEXTARRAYOID};
+	Datum		values[4];
+	bool		isnull;
+	int64		n;
+
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		PG_RETURN_NULL();
+	lc_enter();
+	pols = rt_policies(relid);
+	if (pols == NIL)
+	{
+		lc_leave();
+		PG_RETURN_NULL();
+	}
+	p = linitial(pols);
+	if (OidIsValid(p->pref_relid) &&
+		pg_class_aclcheck(p->pref_relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+	{
+		lc_leave();
+		PG_RETURN_NULL();
+	}
+	lc_check_still_table(relid, "the retention policy");
+	if (OidIsValid(p->pref_relid))
+		lc_check_still_table(p->pref_relid, "the retention policy's preference table");
+	rel = relation_open(relid, AccessShareLock);
+	values[0] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	values[1] = IntervalPGetDatum(&p->keep);
+	values[2] = IntervalPGetDatum(&p->min_keep);
+	values[3] = rt_holds(relid);
+	(void) lc_sql_run(LC_CALLER_PINNED, InvalidOid,
+					  psprintf("SELECT pg_catalog.count(*) FROM %s", rt_where_sql(p, rel)),
+					  4, types, values, NULL, SPI_OK_SELECT, 1);
+	n = DatumGetInt64(lc_result(0, 1, &isnull));
+	relation_close(rel, AccessShareLock);
+	lc_leave();
+	PG_RETURN_INT64(n);
+}
