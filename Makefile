@@ -27,7 +27,8 @@ EXTRA_CLEAN  = $(DATA_built)
 # a new update script; test/integration/upgrade.sh checks that updating
 # gives exactly a fresh install.
 DATA         = upgrade/$(EXTENSION)--0.1.0.sql upgrade/$(EXTENSION)--0.1.0--0.2.0.sql \
-               upgrade/$(EXTENSION)--0.2.0.sql upgrade/$(EXTENSION)--0.2.0--0.3.0.sql
+               upgrade/$(EXTENSION)--0.2.0.sql upgrade/$(EXTENSION)--0.2.0--0.3.0.sql \
+               upgrade/$(EXTENSION)--0.3.0.sql upgrade/$(EXTENSION)--0.3.0--0.4.0.sql
 
 REGRESS      = pg_lifecycle actor updated_at soft_delete audit counters retention security fuzz
 REGRESS_OPTS = --inputdir=. --outputdir=.

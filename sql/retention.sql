@@ -114,9 +114,11 @@ SELECT lifecycle.set_retention('regress_events', '10 days', action => 'archive',
                                min_keep => '5 days');
 -- the archive exists before the first run, owned by the table's owner, no access for others
 SELECT c.relname, n.nspname, c.relowner = (SELECT relowner FROM pg_class WHERE oid = 'regress_events'::regclass) AS same_owner,
-       c.relacl, obj_description(c.oid, 'pg_class') AS comment,
+       (SELECT bool_and(a.grantee = c.relowner) FROM aclexplode(c.relacl) a) AS only_owner_may,
+       obj_description(c.oid, 'pg_class') AS comment,
        EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e') AS extension_member
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'archive';
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'archive' AND c.relkind = 'r';
+SELECT indexrelid::regclass AS archive_index FROM pg_index WHERE indrelid = 'archive.regress_events'::regclass ORDER BY 1::text;
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
  WHERE attrelid = 'archive.regress_events'::regclass AND attnum > 0 ORDER BY attnum;
 -- holds: a reason is required, the value is read by the owner column's type
