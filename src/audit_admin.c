@@ -195,6 +195,7 @@ const LcFeature lc_audit_feature = {
 	.xact_end = au_xact_end,
 	.subxact_end = au_subxact_end,
 	.forget_dropped = au_forget_dropped,
+	.config_table = "audit_tables",
 };
 
 /* ---------- what a reader may see of the log ---------- */

@@ -372,4 +372,5 @@ static const char *const uc_forget_dropped[] = {
 const LcFeature lc_counters_feature = {
 	.name = "counters",
 	.forget_dropped = uc_forget_dropped,
+	.config_table = "usage_resources",
 };

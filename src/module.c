@@ -14,7 +14,9 @@
 #include "commands/event_trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "catalog/namespace.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
 #include "pg_lifecycle.h"
@@ -134,7 +136,11 @@ forget_dropped(PG_FUNCTION_ARGS)
 	for (i = 0; i < LC_NFEATURES; i++)
 	{
 		const char *const *sql = lc_features[i]->forget_dropped;
+		const char *table = lc_features[i]->config_table;
 
+		/* during ALTER EXTENSION UPDATE, a newer feature's tables may not exist yet */
+		if (table && !OidIsValid(get_relname_relid(table, get_namespace_oid(LIFECYCLE_SCHEMA, false))))
+			continue;
 		for (; sql && *sql; sql++)
 			(void) lc_sql_run(LC_EXTENSION_OWNER, InvalidOid, *sql, 0, NULL, NULL, NULL,
 							  SPI_OK_DELETE, 0);

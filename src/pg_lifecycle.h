@@ -50,6 +50,8 @@ typedef struct LcFeature
 								SubTransactionId parent);
 	/* run as the extension's owner when objects are dropped (sql_drop) */
 	const char *const *forget_dropped;
+	/* the feature's table in schema lifecycle, which they change */
+	const char *config_table;
 } LcFeature;
 
 /*

@@ -847,4 +847,5 @@ static const char *const rt_forget_dropped[] = {
 const LcFeature lc_retention_feature = {
 	.name = "retention",
 	.forget_dropped = rt_forget_dropped,
+	.config_table = "retention_policies",
 };

@@ -166,8 +166,9 @@ rt_record_start(RtRun *run, RtWork *w, const char *status)
 	CStringGetTextDatum(status)};
 
 	(void) lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
-					  "INSERT INTO " LIFECYCLE_SCHEMA ".retention_runs (run_id, relid, action, started_at, status)"
+					  "INSERT INTO " LIFECYCLE_SCHEMA ".retention_runs (run_id, relid, action, started_at, finished_at, status)"
 					  " VALUES ($1, $2, $3::" LIFECYCLE_SCHEMA ".retention_action, $4,"
+					  " CASE WHEN $5 OPERATOR(pg_catalog.=) 'running' THEN NULL ELSE $4 END,"
 					  " $5::" LIFECYCLE_SCHEMA ".retention_status)",
 					  5, types, values, NULL, SPI_OK_INSERT, 0);
 }

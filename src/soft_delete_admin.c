@@ -343,4 +343,5 @@ const LcFeature lc_soft_delete_feature = {
 	.xact_end = sd_xact_end,
 	.subxact_end = sd_triggers_subxact_end,
 	.forget_dropped = sd_forget_dropped,
+	.config_table = "soft_delete_tables",
 };

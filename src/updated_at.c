@@ -532,4 +532,5 @@ static const char *const ua_forget_dropped[] = {
 const LcFeature lc_updated_at_feature = {
 	.name = "updated_at",
 	.forget_dropped = ua_forget_dropped,
+	.config_table = "updated_at_tables",
 };

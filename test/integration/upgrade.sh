@@ -91,7 +91,9 @@ SQL
     check "audited tables got the statement-start trigger with their options (from $from)" "lifecycle_audit_start|true" \
         "$(q $old "SELECT tgname || '|' || (tgargs = (SELECT tgargs FROM pg_trigger WHERE tgname = 'lifecycle_audit_insert')) FROM pg_trigger WHERE tgname = 'lifecycle_audit_start'")"
     check "retention works after the update from $from" "1|1" \
-        "$(q $old "CREATE TABLE old_events (id int PRIMARY KEY, created_at timestamptz); INSERT INTO old_events VALUES (1, now() - interval '1 year'), (2, now()); SELECT lifecycle.set_retention('old_events', '30 days', action => 'archive'); SELECT lifecycle.cleanup_retention_data() ->> 'public.old_events'")|$(q $old "SELECT count(*) FROM archive.old_events")"
+        "$(q $old "CREATE TABLE old_events (id int PRIMARY KEY, created_at timestamptz); INSERT INTO old_events VALUES (1, now() - interval '1 year'), (2, now())" >/dev/null
+           q $old "SELECT lifecycle.set_retention('old_events', '30 days', action => 'archive')" >/dev/null
+           q $old "SELECT lifecycle.cleanup_retention_data() ->> 'public.old_events'")|$(q $old "SELECT count(*) FROM archive.old_events")"
     q $old "CREATE TABLE gone (id int PRIMARY KEY); SELECT lifecycle.enable_soft_delete('gone'); DROP TABLE gone, projects CASCADE" >/dev/null
     check "the one sql_drop event trigger forgets dropped tables (from $from)" "1|accounts|0" \
         "$(q $old "SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'lifecycle%'")|$(q $old "SELECT string_agg(relid::text, ',') FROM lifecycle.soft_delete_tables")|$(q $old "SELECT count(*) FROM lifecycle.audit_tables")"
