@@ -542,12 +542,23 @@ release_retention_hold(PG_FUNCTION_ARGS)
 static void
 rt_require_cron(void)
 {
-	if (!OidIsValid(get_extension_oid("pg_cron", true)))
+	const char *crondb = GetConfigOption("cron.database_name", true, false);
+	const char *here = get_database_name(MyDatabaseId);
+
+	if (OidIsValid(get_extension_oid("pg_cron", true)))
+		return;
+	if (crondb && strcmp(crondb, here) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("pg_cron is not installed in this database"),
-				 errdetail("Scheduling uses the pg_cron extension."),
-				 errhint("Add pg_cron to shared_preload_libraries, set cron.database_name, restart, then CREATE EXTENSION pg_cron; or call CALL lifecycle.run_retention() from your own scheduler.")));
+				 errdetail("pg_cron runs in database \"%s\" (cron.database_name).", crondb),
+				 errhint("In database \"%s\", run: SELECT cron.schedule_in_database('%s', '17 3 * * *', 'CALL lifecycle.run_retention()', '%s');",
+						 crondb, RT_JOB_NAME, here)));
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("pg_cron is not installed in this database"),
+			 errdetail("Scheduling uses the pg_cron extension."),
+			 errhint("Add pg_cron to shared_preload_libraries, set cron.database_name, restart, then CREATE EXTENSION pg_cron; or call CALL lifecycle.run_retention() from your own scheduler.")));
 }
 
 /*
@@ -756,22 +767,12 @@ rt_schedule(const char *jobname, const char *schedule, const char *command)
 	CStringGetTextDatum(command)};
 	bool		isnull;
 	int64		jobid;
-	const char *crondb = GetConfigOption("cron.database_name", true, false);
 
 	rt_require_cron();
 	rt_check_schedule(schedule);
 	lc_enter();
-	if (crondb == NULL || strcmp(crondb, get_database_name(MyDatabaseId)) == 0)
-		(void) lc_sql_run(LC_CALLER_PINNED, InvalidOid,
-						  "SELECT cron.schedule($1, $2, $3)",
-						  3, types, values, NULL, SPI_OK_SELECT, 1);
-	else
-	{
-		/* pg_cron lives in another database; it schedules into this one */
-		(void) lc_sql_run(LC_CALLER_PINNED, InvalidOid,
-						  "SELECT cron.schedule_in_database($1, $2, $3, pg_catalog.current_database())",
-						  3, types, values, NULL, SPI_OK_SELECT, 1);
-	}
+	(void) lc_sql_run(LC_CALLER_PINNED, InvalidOid, "SELECT cron.schedule($1, $2, $3)",
+					  3, types, values, NULL, SPI_OK_SELECT, 1);
 	jobid = DatumGetInt64(lc_result(0, 1, &isnull));
 	lc_leave();
 	return jobid;
