@@ -442,5 +442,75 @@ SET client_min_messages = warning;
 DROP TABLE public.regress_t_shares, public.regress_t_comments, public.regress_t_docs, public.regress_t_accounts CASCADE;
 RESET client_min_messages;
 
+--
+-- Retention through PostgREST-style requests.  A team that granted the
+-- API roles default privileges on every new table still gets an archive
+-- they cannot read; authenticated may count what it may see, but not set
+-- policies, place holds, run retention, restore or read archived rows or
+-- the run records; service_role reads the records.
+--
+ALTER DEFAULT PRIVILEGES GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO anon, authenticated;
+CREATE TABLE public.regress_telemetry (id bigint PRIMARY KEY, user_id uuid NOT NULL,
+                                       occurred_at timestamptz NOT NULL, body text);
+ALTER TABLE public.regress_telemetry ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own ON public.regress_telemetry TO authenticated
+    USING (user_id = auth.uid()) WITH CHECK (user_id = auth.uid());
+INSERT INTO public.regress_telemetry
+SELECT g, CASE WHEN g % 2 = 0 THEN 'a11ce000-0000-4000-8000-000000000001'::uuid
+               ELSE 'b0b00000-0000-4000-8000-000000000002'::uuid END,
+       now() - g * interval '10 days' + interval '1 hour', 'event ' || g
+  FROM generate_series(1, 10) g;
+SELECT lifecycle.set_retention('public.regress_telemetry', '30 days', timestamp_column => 'occurred_at',
+                               action => 'archive', owner_column => 'user_id');
+ALTER DEFAULT PRIVILEGES REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLES FROM anon, authenticated;
+SELECT r.rolname,
+       has_table_privilege(r.rolname, 'archive.regress_telemetry', 'SELECT') AS read_archive,
+       has_table_privilege(r.rolname, 'archive.regress_telemetry', 'INSERT,UPDATE,DELETE') AS write_archive,
+       has_function_privilege(r.rolname, 'lifecycle.cleanup_retention_data()', 'EXECUTE') AS run,
+       has_table_privilege(r.rolname, 'lifecycle.retention_runs', 'SELECT') AS read_runs,
+       has_table_privilege(r.rolname, 'lifecycle.retention_policies', 'INSERT,UPDATE,DELETE') AS write_policies
+  FROM pg_roles r WHERE r.rolname IN ('anon', 'authenticated', 'service_role')
+ ORDER BY 1;
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "a11ce000-0000-4000-8000-000000000001", "role": "authenticated"}', true);
+SELECT lifecycle.retention_waiting('public.regress_telemetry') AS alice_waiting;   -- hers only: 4 of 7
+SAVEPOINT s;
+SELECT lifecycle.set_retention('public.regress_telemetry', '1 day');
+ROLLBACK TO SAVEPOINT s;
+SELECT lifecycle.hold_retention('public.regress_telemetry', 'a11ce000-0000-4000-8000-000000000001', 'mine');
+ROLLBACK TO SAVEPOINT s;
+SELECT lifecycle.cleanup_retention_data();
+ROLLBACK TO SAVEPOINT s;
+SELECT lifecycle.schedule_retention();
+ROLLBACK TO SAVEPOINT s;
+SELECT count(*) FROM lifecycle.retention_overview;
+ROLLBACK TO SAVEPOINT s;
+ROLLBACK;
+-- the run, as pg_cron would make it
+CALL lifecycle.run_retention();
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "a11ce000-0000-4000-8000-000000000001", "role": "authenticated"}', true);
+SELECT count(*) AS alice_sees FROM public.regress_telemetry;
+SAVEPOINT s;
+SELECT count(*) FROM archive.regress_telemetry;
+ROLLBACK TO SAVEPOINT s;
+SELECT lifecycle.restore_archived('public.regress_telemetry', '4');
+ROLLBACK TO SAVEPOINT s;
+SELECT lifecycle.restore_archived('public.regress_telemetry', now() - interval '1 day', now() + interval '1 day');
+ROLLBACK TO SAVEPOINT s;
+SELECT count(*) FROM lifecycle.retention_runs;
+ROLLBACK;
+BEGIN;
+SET LOCAL ROLE service_role;
+SELECT relid, status, rows_archived FROM lifecycle.retention_runs;
+SELECT table_name, last_status, rows_waiting FROM lifecycle.retention_overview;
+COMMIT;
+SET client_min_messages = warning;
+DROP TABLE public.regress_telemetry;
+DROP SCHEMA archive CASCADE;
+RESET client_min_messages;
+
 DROP FUNCTION regress_compare(text, text);
 DROP EXTENSION pg_lifecycle;
