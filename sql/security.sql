@@ -120,7 +120,10 @@ BEGIN
         ('<>', 'boolean', 'boolean', 'boolean', 'boolne'),
         ('-', 'integer', 'integer', 'integer', 'int4mi'), ('-', 'bigint', 'bigint', 'bigint', 'int8mi'),
         ('+', 'integer', 'integer', 'integer', 'int4pl'), ('+', 'bigint', 'bigint', 'bigint', 'int8pl'),
-        ('||', 'jsonb', 'jsonb', 'jsonb', 'jsonb_concat'), ('-', 'jsonb', 'text[]', 'jsonb', 'jsonb_delete_array'))
+        ('||', 'jsonb', 'jsonb', 'jsonb', 'jsonb_concat'), ('-', 'jsonb', 'text[]', 'jsonb', 'jsonb_delete_array'),
+        ('-', 'timestamp with time zone', 'interval', 'timestamp with time zone', 'timestamptz_mi_interval'),
+        ('>', 'timestamp with time zone', 'timestamp with time zone', 'boolean', 'timestamptz_gt'),
+        ('>=', 'timestamp with time zone', 'timestamp with time zone', 'boolean', 'timestamptz_ge'))
         AS v(name, l, r, res, impl)
     LOOP
         EXECUTE format('CREATE FUNCTION regress_planted.%I(%s, %s) RETURNS %s LANGUAGE plpgsql AS '
@@ -133,6 +136,8 @@ END $$;
 CREATE FUNCTION regress_planted.int8um(bigint) RETURNS bigint LANGUAGE plpgsql AS
     $$ BEGIN PERFORM regress_planted.note('unary -'); RETURN -$1; END $$;
 CREATE OPERATOR regress_planted.- (RIGHTARG = bigint, FUNCTION = regress_planted.int8um);
+CREATE FUNCTION regress_planted.make_interval(days integer) RETURNS interval LANGUAGE plpgsql AS
+    $$ BEGIN PERFORM regress_planted.note('make_interval'); RETURN pg_catalog.make_interval(days => days); END $$;
 CREATE FUNCTION regress_planted.now() RETURNS timestamptz LANGUAGE plpgsql AS
     $$ BEGIN PERFORM regress_planted.note('now'); RETURN pg_catalog.now(); END $$;
 CREATE FUNCTION regress_planted.generate_series(integer, integer) RETURNS SETOF integer LANGUAGE plpgsql AS
@@ -347,6 +352,111 @@ EXCEPTION WHEN wrong_object_type THEN
 END $$;
 
 --
+-- Retention.  The victim's events and the schemer's own logs under
+-- archive policies (the schemer's with a preference table and a hold of
+-- its own, its stored search_path pointing at its planted objects, and
+-- triggers of its own on the table and on the archive that note who runs
+-- them); then the extension's owner runs retention as pg_cron would, with
+-- the planted schema first on its own path.  Each table's rows are removed
+-- and archived as that table's owner; nothing planted runs as anyone else.
+--
+CREATE SCHEMA regress_app_archive AUTHORIZATION regress_victim;
+SET ROLE regress_victim;
+CREATE TABLE regress_app.events (id int PRIMARY KEY, account_id uuid, created_at timestamptz NOT NULL);
+CREATE TABLE regress_app.secret_prefs (account_id uuid PRIMARY KEY, days int);
+INSERT INTO regress_app.events
+SELECT g, 'a0000000-0000-4000-8000-00000000000a', now() - g * interval '1 day' - interval '1 hour'
+  FROM generate_series(1, 20) g;
+SELECT lifecycle.set_retention('regress_app.events', '5 days', action => 'archive', batch_size => 4,
+                               archive_schema => 'regress_app_archive', owner_column => 'account_id');
+RESET ROLE;
+CREATE SCHEMA regress_planted_archive AUTHORIZATION regress_schemer;
+SET ROLE regress_schemer;
+ALTER ROLE regress_schemer SET search_path = regress_planted, pg_catalog, public;
+CREATE TABLE regress_planted.prefs (acct uuid PRIMARY KEY, days int);
+CREATE TABLE regress_planted.logs (id int PRIMARY KEY, acct uuid, created_at timestamptz NOT NULL, v text);
+INSERT INTO regress_planted.prefs VALUES ('c0000000-0000-4000-8000-00000000000c', 10);
+INSERT INTO regress_planted.logs
+SELECT g, CASE WHEN g % 3 = 0 THEN 'd0000000-0000-4000-8000-00000000000d'::uuid
+               WHEN g % 3 = 1 THEN 'c0000000-0000-4000-8000-00000000000c'::uuid END,
+       pg_catalog.now() - g * interval '1 day' - interval '1 hour', 'log'
+  FROM pg_catalog.generate_series(1, 30) g;
+CREATE TABLE regress_planted.ran (ran_as name, what text);
+CREATE FUNCTION regress_planted.who() RETURNS trigger LANGUAGE plpgsql AS
+    $$ BEGIN
+        INSERT INTO regress_planted.ran VALUES (current_user, TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME || ' ' || TG_OP);
+        PERFORM regress_planted.note(TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME || ' ' || TG_OP);
+        RETURN NULL;
+    END $$;
+CREATE TRIGGER who AFTER DELETE ON regress_planted.logs FOR EACH ROW EXECUTE FUNCTION regress_planted.who();
+SELECT lifecycle.set_retention('regress_planted.logs', '3 days', action => 'archive', batch_size => 3,
+                               archive_schema => 'regress_planted_archive', owner_column => 'acct',
+                               preference_table => 'regress_planted.prefs', preference_key => 'acct',
+                               preference_column => 'days');
+CREATE TRIGGER who AFTER INSERT ON regress_planted_archive.logs FOR EACH ROW EXECUTE FUNCTION regress_planted.who();
+SELECT lifecycle.hold_retention('regress_planted.logs', 'D0000000-0000-4000-8000-00000000000D', 'held');
+-- what it may not do: another's or the extension's schema for its archive,
+-- a new schema (it may not create one), the table's own schema, a
+-- preference table it may not read, the victim's table and archive
+SELECT lifecycle.set_retention('regress_planted.logs', '3 days', action => 'archive', archive_schema => 'regress_app');
+SELECT lifecycle.set_retention('regress_planted.logs', '3 days', action => 'archive', archive_schema => 'regress_new');
+SELECT lifecycle.set_retention('regress_planted.logs', '3 days', action => 'archive', archive_schema => 'regress_planted');
+SELECT lifecycle.set_retention('regress_planted.logs', '3 days', action => 'archive', archive_schema => 'lifecycle');
+SELECT lifecycle.set_retention('regress_planted.logs', '3 days', owner_column => 'acct',
+                               preference_table => 'regress_app.secret_prefs', preference_key => 'account_id',
+                               preference_column => 'days');
+SELECT lifecycle.set_retention('regress_app.events', '1 day');
+SELECT lifecycle.hold_retention('regress_app.events', 'a0000000-0000-4000-8000-00000000000a', 'mine');
+SELECT lifecycle.restore_archived('regress_app.events', '10');
+SELECT lifecycle.retention_waiting('regress_app.events') AS waiting_on_a_table_it_cannot_read;
+CALL lifecycle.run_retention();
+RESET ROLE;
+-- the temper, pg_temp first, with look-alikes of the retention tables
+SET ROLE regress_temper;
+CREATE FUNCTION pg_temp.note() RETURNS trigger LANGUAGE plpgsql AS
+    $$ BEGIN
+        IF current_user <> 'regress_temper' THEN
+            INSERT INTO public.regress_canary VALUES (current_user, 'temp table ' || TG_TABLE_NAME);
+        END IF;
+        RETURN NULL;
+    END $$;
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['retention_policies', 'retention_runs', 'retention_holds', 'events', 'logs', 'prefs']
+    LOOP
+        EXECUTE format('CREATE TEMP TABLE %I (id int, relid oid, acct uuid, days int)', r);
+        EXECUTE format('CREATE TRIGGER note AFTER INSERT OR UPDATE OR DELETE ON pg_temp.%I '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.note()', r);
+    END LOOP;
+END $$;
+SET search_path = pg_temp, regress_app, regress_planted, public, pg_catalog;
+SELECT lifecycle.set_retention('regress_app.events', '1 day');
+SELECT lifecycle.retention_waiting('regress_app.projects') AS no_policy;
+SELECT lifecycle.cleanup_retention_data();
+RESET search_path;
+RESET ROLE;
+-- the run, as the extension's owner, with the planted schema first
+SET search_path = regress_planted, pg_catalog, public;
+CALL lifecycle.run_retention();
+SELECT lifecycle.cleanup_retention_data();
+SELECT table_name::text, last_status, rows_waiting FROM lifecycle.retention_overview ORDER BY 1;
+RESET search_path;
+SELECT relid::text, status, rows_archived, rows_skipped, error FROM lifecycle.retention_runs ORDER BY run_id, 1;
+SELECT acct, count(*) FROM regress_planted.logs GROUP BY 1 ORDER BY 1;
+SELECT n.nspname, c.relname, pg_get_userbyid(c.relowner) AS owner,
+       (SELECT count(*) FROM pg_catalog.aclexplode(c.relacl) a WHERE a.grantee <> c.relowner) AS grants_to_others
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE obj_description(c.oid, 'pg_class') LIKE 'pg_lifecycle archive of %' ORDER BY 1, 2;
+-- the schemer's own triggers ran, as the schemer; the victim's rows went too
+SELECT ran_as, what, count(*) FROM regress_planted.ran GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT count(*) AS victim_events_left, (SELECT count(*) FROM regress_app_archive.events) AS archived
+  FROM regress_app.events;
+DISCARD TEMP;
+ALTER ROLE regress_schemer RESET search_path;
+
+--
 -- Nothing planted ever ran, and nobody gained a right.
 --
 SELECT ran_as, what, count(*) FROM public.regress_canary GROUP BY 1, 2 ORDER BY 1, 2;
@@ -368,7 +478,7 @@ SELECT name, n_projects, ai FROM regress_app.accounts ORDER BY name;
 
 RESET client_min_messages;
 SET client_min_messages = warning;
-DROP SCHEMA regress_app, regress_planted CASCADE;
+DROP SCHEMA regress_app, regress_planted, regress_app_archive, regress_planted_archive CASCADE;
 DROP TABLE public.regress_canary, public.regress_rights_before;
 REVOKE CREATE ON SCHEMA public FROM regress_victim;
 REVOKE SELECT ON lifecycle.audit_log_visible, lifecycle.soft_delete_stats FROM regress_schemer, regress_temper;

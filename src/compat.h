@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_class.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "common/jsonapi.h"
@@ -31,6 +32,14 @@
 	object_ownercheck(RelationRelationId, (relid), (role))
 #else
 #define lc_compat_relation_ownercheck(relid, role) pg_class_ownercheck((relid), (role))
+#endif
+
+/* May role create in database dbid?  (16: object_aclcheck) */
+#if PG_VERSION_NUM >= 160000
+#define lc_compat_database_aclcheck(dbid, role, mode) \
+	object_aclcheck(DatabaseRelationId, (dbid), (role), (mode))
+#else
+#define lc_compat_database_aclcheck(dbid, role, mode) pg_database_aclcheck((dbid), (role), (mode))
 #endif
 
 /* May role use schema nspid?  (16: object_aclcheck) */

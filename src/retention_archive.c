@@ -63,12 +63,25 @@ rt_archive_schema(const char *schema, Relation rel)
 
 	if (!OidIsValid(nsp))
 	{
-		(void) lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
-						  psprintf("CREATE SCHEMA %s AUTHORIZATION %s", quote_identifier(schema),
-								   quote_identifier(GetUserNameFromId(owner, false))),
-						  0, NULL, NULL, NULL, SPI_OK_UTILITY, 0);
+		/* as the owner: it needs CREATE on the database, as for any schema */
+		if (lc_compat_database_aclcheck(MyDatabaseId, owner, ACL_CREATE) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("archive schema \"%s\" does not exist, and the owner of table \"%s\" may not create it",
+							schema, RelationGetRelationName(rel)),
+					 errdetail("Archive tables are made in a schema of the owner of the table they archive."),
+					 errhint("CREATE SCHEMA %s AUTHORIZATION %s, then set the policy again.",
+							 quote_identifier(schema), quote_identifier(GetUserNameFromId(owner, false)))));
+		rt_owner_ddl(RelationGetRelid(rel), psprintf("CREATE SCHEMA %s", quote_identifier(schema)));
 		return get_namespace_oid(schema, false);
 	}
+	if (nsp == RelationGetNamespace(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_SCHEMA_NAME),
+				 errmsg("the archive of table \"%s\" cannot be in its own schema \"%s\"",
+						RelationGetRelationName(rel), schema),
+				 errdetail("The archive table has the table's name."),
+				 errhint("Pass archive_schema => another schema, e.g. 'archive'.")));
 	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for schema %u", nsp);
