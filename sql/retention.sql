@@ -248,6 +248,51 @@ DROP TABLE regress_parents;
 SELECT relid FROM lifecycle.retention_policies ORDER BY 1::text;
 
 --
+-- An audited table: each retention batch is one RETENTION row in the log
+-- (how many, how, the run and the key range), not one row per row
+--
+CREATE TABLE regress_audited (id int PRIMARY KEY, created_at timestamptz NOT NULL);
+SELECT lifecycle.enable_audit('regress_audited');
+INSERT INTO regress_audited SELECT g, now() - g * interval '1 day' - interval '1 hour' FROM generate_series(1, 12) g;
+SELECT lifecycle.set_retention('regress_audited', '2 days', action => 'archive', batch_size => 4);
+CALL lifecycle.run_retention(only_table => 'regress_audited');
+SELECT op, count(*) FROM lifecycle.audit_log WHERE table_name = 'regress_audited' GROUP BY 1 ORDER BY 1;
+SELECT record_id, old_values - 'run_id' AS batch, new_values
+  FROM lifecycle.audit_log WHERE op = 'RETENTION' ORDER BY id;
+
+--
+-- The audit log is append-only, except through a retention policy on it;
+-- its archive is append-only too and cannot be restored from
+--
+DELETE FROM lifecycle.audit_log;
+SELECT lifecycle.set_retention('lifecycle.audit_log', '1 day');
+SELECT lifecycle.set_retention('lifecycle.audit_log', '1 day', timestamp_column => 'occurred_at',
+                               action => 'purge_soft_deleted');
+UPDATE lifecycle.audit_log SET occurred_at = occurred_at - interval '1 year'
+ WHERE op = 'INSERT' AND table_name = 'regress_audited';
+-- (an old log, made here by a superuser dropping the trigger for a moment)
+BEGIN;
+DROP TRIGGER audit_log_append_only ON lifecycle.audit_log;
+UPDATE lifecycle.audit_log SET occurred_at = occurred_at - interval '1 year'
+ WHERE op = 'INSERT' AND table_name = 'regress_audited';
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON lifecycle.audit_log
+    FOR EACH ROW EXECUTE FUNCTION lifecycle.audit_log_append_only();
+ALTER TABLE lifecycle.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only;
+COMMIT;
+SELECT lifecycle.set_retention('lifecycle.audit_log', '30 days', timestamp_column => 'occurred_at',
+                               action => 'archive', batch_size => 5);
+CALL lifecycle.run_retention(only_table => 'lifecycle.audit_log');
+SELECT status, rows_archived, batches, error FROM lifecycle.retention_runs
+ WHERE relid = 'lifecycle.audit_log'::regclass;
+SELECT op, count(*) FROM lifecycle.audit_log WHERE table_name = 'regress_audited' GROUP BY 1 ORDER BY 1;
+SELECT op, count(*) FROM archive.audit_log GROUP BY 1 ORDER BY 1;
+DELETE FROM archive.audit_log;
+UPDATE archive.audit_log SET op = 'DELETE';
+TRUNCATE archive.audit_log;
+SELECT lifecycle.restore_archived('lifecycle.audit_log', '1');
+SELECT lifecycle.drop_retention('lifecycle.audit_log');
+
+--
 -- pg_cron is not installed here: a clear error
 --
 SELECT lifecycle.schedule_retention();
@@ -281,13 +326,14 @@ RESET ROLE;
 --
 SELECT count(*) > 0 AS archived_rows FROM archive.regress_events;
 SET client_min_messages = warning;
-DROP TABLE regress_files, regress_folders, regress_intercepted, regress_events, regress_prefs,
+DROP TABLE regress_files, regress_folders, regress_intercepted, regress_events, regress_prefs, regress_audited,
            regress_nokey, regress_cascaded, regress_cascading, regress_has_archived_at,
            regress_parted, regress_sticky CASCADE;
 DROP FUNCTION regress_keep();
 DROP EXTENSION pg_lifecycle;
 RESET client_min_messages;
 SELECT count(*) > 0 AS archive_kept FROM archive.regress_events;
+SELECT op, count(*) AS log_archive_kept FROM archive.audit_log GROUP BY 1;
 DROP SCHEMA archive CASCADE;
 DROP SCHEMA regress_not_mine;
 DROP ROLE regress_other;

@@ -821,6 +821,65 @@ au_record_single(AuTable *t, TriggerData *td, AuOp op, Oid runner)
 }
 
 /*
+ * A retention batch (lc_retention_batch): one RETENTION row for the whole
+ * statement, its old_values saying how many rows went, how (delete or
+ * archive, and where to), in which run, and the range of their keys: the
+ * rows themselves are in the archive, or meant to be gone.
+ */
+static void
+au_record_retention(AuTable *t, TriggerData *td, Oid runner, int64 nrows)
+{
+	const LcRetentionBatch *batch = lc_retention_batch;
+	Datum		ctx[8],
+				values[13];
+	char		ctxnulls[8],
+				nulls[13];
+	StringInfoData doc;
+
+	memset(nulls, ' ', sizeof(nulls));
+	initStringInfo(&doc);
+	appendStringInfo(&doc, "{\"rows\": " INT64_FORMAT ", \"run_id\": " INT64_FORMAT ", \"action\": ",
+					 nrows, batch->run_id);
+	escape_json(&doc, batch->action);
+	appendStringInfoString(&doc, ", \"archive\": ");
+	if (batch->archive)
+		escape_json(&doc, batch->archive);
+	else
+		appendStringInfoString(&doc, "null");
+	if (t->key_attnum > 0)
+	{
+		const char *key = NameStr(TupleDescAttr(RelationGetDescr(td->tg_relation),
+												t->key_attnum - 1)->attname);
+
+		if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
+			elog(ERROR, "could not register the transition tables");
+		/* the key type's own ordering and output, as the table's owner */
+		(void) lc_sql_run(LC_TABLE_OWNER, RelationGetRelid(td->tg_relation),
+						  psprintf("SELECT pg_catalog.min(o.%s)::pg_catalog.text, pg_catalog.max(o.%s)::pg_catalog.text"
+								   " FROM " AU_OLD_TABLE " o", quote_identifier(key), quote_identifier(key)),
+						  0, NULL, NULL, NULL, SPI_OK_SELECT, 1);
+		appendStringInfoString(&doc, ", \"key\": ");
+		escape_json(&doc, key);
+		appendStringInfoString(&doc, ", \"first_key\": ");
+		escape_json(&doc, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+		appendStringInfoString(&doc, ", \"last_key\": ");
+		escape_json(&doc, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+	}
+	appendStringInfoChar(&doc, '}');
+	values[4] = CStringGetTextDatum("RETENTION");
+	nulls[5] = 'n';
+	values[6] = DirectFunctionCall1(jsonb_in, CStringGetDatum(doc.data));
+	nulls[7] = 'n';
+	nulls[8] = 'n';
+	au_context(t, runner, ctx, ctxnulls);
+	memcpy(values, ctx, 4 * sizeof(Datum));
+	memcpy(nulls, ctxnulls, 4);
+	memcpy(values + 9, ctx + 4, 4 * sizeof(Datum));
+	memcpy(nulls + 9, ctxnulls + 4, 4);
+	(void) lc_plan_run(au_single_log_plan(), values, nulls, SPI_OK_INSERT, 0);
+}
+
+/*
  * Log one operation of the statement.  Built-in types: one INSERT as the
  * extension's owner.  Otherwise the changes are read as the table's owner
  * (its casts and functions run with its own rights) and then written, as
@@ -913,6 +972,13 @@ audit_trigger(PG_FUNCTION_ARGS)
 
 	lc_enter();
 	t = au_attached(fcinfo);
+	if (TRIGGER_FIRED_BY_DELETE(td->tg_event) && lc_retention_batch != NULL &&
+		lc_retention_batch->relid == lc_partition_root(RelationGetRelid(td->tg_relation)))
+	{
+		au_record_retention(t, td, runner, nold);
+		lc_leave();
+		return PointerGetDatum(NULL);
+	}
 	single = t->builtin && t->single && nold <= 1 && nnew <= 1 &&
 		(nold == nnew || !TRIGGER_FIRED_BY_UPDATE(td->tg_event));
 	if (!single && SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
@@ -952,13 +1018,22 @@ PG_FUNCTION_INFO_V1(audit_log_append_only);
 Datum
 audit_log_append_only(PG_FUNCTION_ARGS)
 {
+	TriggerData *td = (TriggerData *) fcinfo->context;
+
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		lc_trigger_misuse(fcinfo, "not called by trigger manager", AU_HINT);
+	/* the one way out: the log's own retention policy, deleting row by row */
+	if (TRIGGER_FIRED_BY_DELETE(td->tg_event) && TRIGGER_FIRED_FOR_ROW(td->tg_event) &&
+		TRIGGER_FIRED_BEFORE(td->tg_event) && lc_retention_batch != NULL &&
+		lc_retention_batch->relid == RelationGetRelid(td->tg_relation) &&
+		RelationGetNamespace(td->tg_relation) == get_namespace_oid(LIFECYCLE_SCHEMA, false) &&
+		strcmp(RelationGetRelationName(td->tg_relation), "audit_log") == 0)
+		return PointerGetDatum(td->tg_trigtuple);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("lifecycle.audit_log is append-only"),
-			 errdetail("UPDATE, DELETE and TRUNCATE of the audit log are refused for every role."),
-			 errhint("Rows leave the log only through the extension's retention.")));
+			 errmsg("%s is append-only", lc_qualified_name(td->tg_relation)),
+			 errdetail("UPDATE, DELETE and TRUNCATE of the audit log (and of its archive) are refused for every role."),
+			 errhint("Rows leave the log only through a retention policy on it: lifecycle.set_retention('lifecycle.audit_log', ..., timestamp_column => 'occurred_at').")));
 	PG_RETURN_NULL();
 }
 

@@ -4,7 +4,7 @@
 -- audited table into the append-only lifecycle.audit_log.
 
 CREATE TYPE lifecycle.audit_operation AS ENUM
-    ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'SOFT_DELETE', 'RESTORE');
+    ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'SOFT_DELETE', 'RESTORE', 'RETENTION');
 
 CREATE TABLE lifecycle.audit_log (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -30,7 +30,7 @@ SELECT pg_catalog.pg_extension_config_dump('lifecycle.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('lifecycle.audit_log_id_seq', '');
 
 COMMENT ON TABLE lifecycle.audit_log IS
-  'Every change of an audited table; append-only (UPDATE, DELETE and TRUNCATE are refused)';
+  'Every change of an audited table (a retention batch: one RETENTION row); append-only: rows leave only through a retention policy on it';
 
 -- Append-only for everyone, the table owner included.
 CREATE FUNCTION lifecycle.audit_log_append_only()

@@ -26,6 +26,8 @@ PG_MODULE_MAGIC;
 void		_PG_init(void);
 
 /* Every feature, in the order of the install script. */
+const LcRetentionBatch *lc_retention_batch = NULL;
+
 static const LcFeature *const lc_features[] = {
 	&lc_updated_at_feature,
 	&lc_soft_delete_feature,
@@ -61,6 +63,7 @@ lc_xact_callback(XactEvent event, void *arg)
 		return;
 	lc_cache_xact_end();
 	lc_run_as_xact_end();
+	lc_retention_batch = NULL;
 	for (i = 0; i < LC_NFEATURES; i++)
 		if (lc_features[i]->xact_end)
 			lc_features[i]->xact_end();

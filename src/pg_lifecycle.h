@@ -40,6 +40,23 @@
 #define LC_DELETED_AT		"deleted_at"
 #define LC_DELETED_BY		"deleted_by"
 
+/*
+ * A retention batch in progress: while retention's statement removes rows
+ * of relid (a policy's table, or a partition of it), other features read
+ * it (audit logs the batch as one RETENTION row; the audit log lets its
+ * own retention delete).  Set and cleared by retention around that one
+ * statement; NULL otherwise.
+ */
+typedef struct LcRetentionBatch
+{
+	Oid			relid;			/* the policy's table */
+	int64		run_id;
+	const char *action;			/* "delete" or "archive" */
+	const char *archive;		/* the archive table (archive), else NULL */
+} LcRetentionBatch;
+
+extern const LcRetentionBatch *lc_retention_batch;
+
 /* ---------- module.c: what each feature hands the module ---------- */
 
 typedef struct LcFeature

@@ -49,6 +49,7 @@ typedef struct RtPolicy
 } RtPolicy;
 
 /* retention_admin.c */
+extern bool rt_is_audit_log(Oid relid);
 extern RtAction rt_action(const char *label);
 extern const char *rt_action_label(RtAction action);
 extern List *rt_policies(Oid only);

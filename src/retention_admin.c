@@ -227,6 +227,11 @@ rt_check_policy(const RtPolicy *p, Relation rel)
 						p->action == RT_PURGE ? LC_DELETED_AT : p->ts_column,
 						RelationGetRelationName(rel), format_type_be(tstype)),
 				 errhint("Retention compares it with now() - keep: use timestamptz, timestamp or date.")));
+	if (p->action == RT_PURGE && rt_is_audit_log(RelationGetRelid(rel)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the audit log has no soft-deleted rows to purge"),
+				 errhint("Use action => 'delete' or 'archive', with timestamp_column => 'occurred_at'.")));
 	if (p->action != RT_PURGE && rt_intercepts_delete(RelationGetRelid(rel)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -306,6 +311,27 @@ rt_check_policy(const RtPolicy *p, Relation rel)
 
 /* ---------- set_retention / drop_retention ---------- */
 
+/* lifecycle.audit_log: the one table of the extension a policy may name */
+bool
+rt_is_audit_log(Oid relid)
+{
+	return relid == get_relname_relid("audit_log", get_namespace_oid(LIFECYCLE_SCHEMA, false));
+}
+
+/* The policy's table, which the caller must own (the audit log: its owner, the extension's). */
+static Relation
+rt_open_table(Oid relid, const char *funcname)
+{
+	Relation	rel;
+
+	if (!rt_is_audit_log(relid))
+		return lc_open_owned_table(relid, ShareUpdateExclusiveLock, funcname);
+	if (!lc_compat_relation_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, "audit_log");
+	rel = relation_open(relid, ShareUpdateExclusiveLock);
+	return rel;
+}
+
 static char *
 rt_name_arg(FunctionCallInfo fcinfo, int n)
 {
@@ -362,7 +388,7 @@ set_retention(PG_FUNCTION_ARGS)
 	if (p.action == RT_ARCHIVE && p.archive_schema == NULL)
 		lc_null_argument("archive_schema", "Pass the schema of the archive table, e.g. 'archive'.");
 
-	rel = lc_open_owned_table(p.relid, ShareUpdateExclusiveLock, "set_retention");
+	rel = rt_open_table(p.relid, "set_retention");
 	rt_check_policy(&p, rel);
 	lc_enter();
 	if (p.action == RT_ARCHIVE)
@@ -426,7 +452,7 @@ Datum
 drop_retention(PG_FUNCTION_ARGS)
 {
 	Oid			relid = rt_table_arg(fcinfo, "Pass the table, e.g. lifecycle.drop_retention('public.events').");
-	Relation	rel = lc_open_owned_table(relid, ShareUpdateExclusiveLock, "drop_retention");
+	Relation	rel = rt_open_table(relid, "drop_retention");
 	Oid			types[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 

@@ -52,6 +52,23 @@ rt_owner_ddl(Oid relid, const char *sql)
 	(void) lc_sql_run(LC_TABLE_OWNER, relid, sql, 0, NULL, NULL, NULL, SPI_OK_UTILITY, 0);
 }
 
+/*
+ * A type of the extension itself (lifecycle.audit_operation): its archive
+ * column is text, so that DROP EXTENSION does not take the column along.
+ */
+static bool
+rt_extension_type(Oid type)
+{
+	HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
+	Oid			nsp;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	nsp = ((Form_pg_type) GETSTRUCT(tup))->typnamespace;
+	ReleaseSysCache(tup);
+	return nsp == get_namespace_oid(LIFECYCLE_SCHEMA, false);
+}
+
 /* The archive schema: made for the table's owner, or already the owner's. */
 static Oid
 rt_archive_schema(const char *schema, Relation rel)
@@ -154,6 +171,32 @@ rt_archive_prepare(const RtPolicy *p, Relation rel, List **columns)
 									 quote_literal_cstr(psprintf("pg_lifecycle archive of %s",
 																 lc_qualified_name(rel)))));
 		rt_revoke_api_roles(relid, archive);
+		for (i = 0; i < desc->natts; i++)
+			if (!TupleDescAttr(desc, i)->attisdropped && rt_extension_type(TupleDescAttr(desc, i)->atttypid))
+				rt_owner_ddl(relid, psprintf("ALTER TABLE %s ALTER COLUMN %s TYPE pg_catalog.text", archive,
+											 quote_identifier(NameStr(TupleDescAttr(desc, i)->attname))));
+		if (rt_is_audit_log(relid))
+		{
+			/*
+			 * The log's archive is append-only too, for everyone, by a
+			 * function of its own (not the extension's: DROP EXTENSION
+			 * leaves the archive whole).
+			 */
+			char	   *func = quote_qualified_identifier(p->archive_schema, "audit_log_append_only");
+
+			rt_owner_ddl(relid, psprintf("CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql"
+										 " SET search_path = pg_catalog AS $f$BEGIN"
+										 " RAISE EXCEPTION '%%.%% is append-only', TG_TABLE_SCHEMA, TG_TABLE_NAME"
+										 " USING ERRCODE = 'insufficient_privilege',"
+										 " DETAIL = 'The archive of the audit log keeps what left the log; nobody changes or removes it.';"
+										 " END$f$", func));
+			rt_owner_ddl(relid, psprintf("CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON %s"
+										 " FOR EACH ROW EXECUTE FUNCTION %s()", archive, func));
+			rt_owner_ddl(relid, psprintf("CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON %s"
+										 " FOR EACH STATEMENT EXECUTE FUNCTION %s()", archive, func));
+			rt_owner_ddl(relid, psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER audit_log_append_only", archive));
+			rt_owner_ddl(relid, psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER audit_log_no_truncate", archive));
+		}
 		arch = get_relname_relid(RelationGetRelationName(rel), nsp);
 	}
 	arel = relation_open(arch, AccessShareLock);
@@ -182,10 +225,12 @@ rt_archive_prepare(const RtPolicy *p, Relation rel, List **columns)
 		if (a == InvalidAttrNumber)
 			missing = lappend(missing,
 							  psprintf("ADD COLUMN %s %s", quote_identifier(name),
+									   rt_extension_type(att->atttypid) ? "pg_catalog.text" :
 									   format_type_extended(att->atttypid, att->atttypmod,
 															FORMAT_TYPE_TYPEMOD_GIVEN |
 															FORMAT_TYPE_FORCE_QUALIFY)));
-		else if (TupleDescAttr(RelationGetDescr(arel), a - 1)->atttypid != att->atttypid)
+		else if (TupleDescAttr(RelationGetDescr(arel), a - 1)->atttypid !=
+				 (rt_extension_type(att->atttypid) ? TEXTOID : att->atttypid))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("column \"%s\" of %s is of type %s, but in table \"%s\" it is of type %s",
@@ -247,6 +292,12 @@ rt_restore(Oid relid, const char *key, int nargs, Oid *types, Datum *values)
 	char	   *cols,
 			   *acols;
 
+	if (rt_is_audit_log(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("archived rows of the audit log cannot be restored"),
+				 errdetail("The audit log and its archive are append-only."),
+				 errhint("Read them where they are, in the archive table.")));
 	rel = relation_open(relid, RowExclusiveLock);
 	lc_check_table(rel, "restore_archived");
 	lc_enter();

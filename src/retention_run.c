@@ -241,6 +241,7 @@ rt_remove(RtRun *run, RtWork *w, Oid part, ItemPointerData *tids, int n, int64 *
 	Datum		values[3];
 	int64		done = 0;
 	int			i;
+	LcRetentionBatch batch;
 
 	for (i = 0; i < n; i++)
 		elems[i] = PointerGetDatum(&tids[i]);
@@ -248,11 +249,17 @@ rt_remove(RtRun *run, RtWork *w, Oid part, ItemPointerData *tids, int n, int64 *
 												TYPALIGN_SHORT));
 	values[1] = Int64GetDatum(run->run_id);
 	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
+	batch.relid = w->p->relid;
+	batch.run_id = run->run_id;
+	batch.action = rt_action_label(w->p->action);
+	batch.archive = w->archive;
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
 		const char *target = lc_qualified_name_oid(part);
+
+		lc_retention_batch = &batch;
 
 		if (w->p->action == RT_ARCHIVE)
 		{
@@ -272,11 +279,15 @@ rt_remove(RtRun *run, RtWork *w, Oid part, ItemPointerData *tids, int n, int64 *
 			done = (int64) lc_sql_run(LC_TABLE_OWNER, part,
 									  psprintf("DELETE FROM ONLY %s c WHERE c.ctid " RT_EQ " ANY ($1)", target),
 									  3, types, values, NULL, SPI_OK_DELETE, 0);
+		lc_retention_batch = NULL;
 		rt_subxact_done(cxt, owner);
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata = rt_subxact_failed(cxt, owner);
+		ErrorData  *edata;
+
+		lc_retention_batch = NULL;
+		edata = rt_subxact_failed(cxt, owner);
 
 		/* NO ACTION: 23503; RESTRICT: 23503 up to 17, 23001 from 18 on */
 		if (edata->sqlerrcode != ERRCODE_FOREIGN_KEY_VIOLATION &&

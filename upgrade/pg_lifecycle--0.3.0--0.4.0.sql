@@ -1,6 +1,15 @@
 \echo Use "ALTER EXTENSION pg_lifecycle UPDATE TO '0.4.0'" to load this file. \quit
 
--- pg_lifecycle 0.3.0 -> 0.4.0: retention and archival (new objects only).
+-- pg_lifecycle 0.3.0 -> 0.4.0: retention and archival.  Data and
+-- configuration are kept; what changes:
+
+-- Audit logs a retention batch as one RETENTION row, and the log itself
+-- may have a retention policy (its only way out).
+ALTER TYPE lifecycle.audit_operation ADD VALUE 'RETENTION';
+COMMENT ON TABLE lifecycle.audit_log IS
+  'Every change of an audited table (a retention batch: one RETENTION row); append-only: rows leave only through a retention policy on it';
+
+-- The rest is new.
 
 -- Retention and archival: rows older than a policy's keep leave their
 -- table in small batches, deleted or moved into an archive table, by
