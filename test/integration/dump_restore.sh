@@ -54,6 +54,13 @@ SELECT lifecycle.track_usage('tasks', 'app.accounts', 'task_count', 'app.tasks',
 SELECT lifecycle.track_usage('ai', 'app.accounts', 'ai', NULL, NULL);
 SELECT lifecycle.increment_usage_counter('acc00000-0000-4000-8000-000000000001', 'ai', 7);
 SELECT lifecycle.soft_delete_account('acc00000-0000-4000-8000-000000000001');
+-- retention: an archive policy with a hold, rows already archived, a run recorded
+CREATE TABLE app.events (id int PRIMARY KEY, account_id uuid, created_at timestamptz NOT NULL);
+INSERT INTO app.events SELECT g, CASE WHEN g % 2 = 0 THEN 'acc00000-0000-4000-8000-000000000001'::uuid END,
+                              now() - g * interval '1 day' - interval '1 hour' FROM generate_series(1, 20) g;
+SELECT lifecycle.set_retention('app.events', '5 days', action => 'archive', owner_column => 'account_id');
+SELECT lifecycle.hold_retention('app.events', 'acc00000-0000-4000-8000-000000000001', 'kept for the restore test');
+SELECT lifecycle.cleanup_retention_data();
 SQL
 
 "$PGBIN/pg_dump" -Fc -f "$dump" $src || { echo "not ok - pg_dump"; exit 1; }
@@ -109,5 +116,12 @@ refused=$("$PGBIN/psql" -X -q -d $dst -c "INSERT INTO app.tasks VALUES (101, 1, 
 check "counters follow the restored data, limit included" "8|9|1" "$before|$after|$refused"
 check "audit ids continue after the restore" "t" \
     "$(q $dst "UPDATE app.projects SET name = 'after restore' WHERE id = 2; SELECT max(id) > 4 AND count(*) = count(DISTINCT id) FROM lifecycle.audit_log")"
+
+check "retention policy, hold, runs and archive restored" "app.events archive|1|1|8|12" \
+    "$(q $dst "SELECT relid::text || ' ' || action FROM lifecycle.retention_policies")|$(q $dst "SELECT count(*) FROM lifecycle.retention_holds")|$(q $dst "SELECT count(*) FROM lifecycle.retention_runs")|$(q $dst "SELECT count(*) FROM archive.events")|$(q $dst "SELECT count(*) FROM app.events")"
+q $dst "SELECT lifecycle.release_retention_hold('app.events', 'acc00000-0000-4000-8000-000000000001')" >/dev/null
+check "retention runs after the restore, into the restored archive" "{\"app.events\": 8}|16" \
+    "$(q $dst "SELECT lifecycle.cleanup_retention_data()")|$(q $dst "SELECT count(*) FROM archive.events")"
+check "restore_archived works after the restore" "t" "$(q $dst "SELECT lifecycle.restore_archived('app.events', '20')")"
 
 for db in $src $dst; do q postgres "DROP DATABASE $db" >/dev/null; done
