@@ -248,6 +248,41 @@ DROP TABLE regress_parents;
 SELECT relid FROM lifecycle.retention_policies ORDER BY 1::text;
 
 --
+-- Range-partitioned on the timestamp column: partitions whose every row
+-- has expired are dropped whole (no row-by-row work); the one holding the
+-- cutoff goes row by row.  Not so when a DROP would bypass what a DELETE
+-- does (audited here): then every partition goes row by row.
+--
+CREATE TABLE regress_metrics (id int, at date NOT NULL, v int) PARTITION BY RANGE (at);
+CREATE TABLE regress_metrics_old PARTITION OF regress_metrics FOR VALUES FROM ('2000-01-01') TO ('2020-01-01');
+CREATE TABLE regress_metrics_2020 PARTITION OF regress_metrics FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');
+CREATE TABLE regress_metrics_now PARTITION OF regress_metrics FOR VALUES FROM ('2021-01-01') TO (MAXVALUE);
+INSERT INTO regress_metrics SELECT g, DATE '2019-12-01' + g, g FROM generate_series(0, 99) g;   -- old and 2020
+INSERT INTO regress_metrics SELECT 1000 + g, current_date - g, g FROM generate_series(0, 59) g;  -- the last 60 days
+SELECT lifecycle.set_retention('regress_metrics', '30 days', timestamp_column => 'at', batch_size => 10);
+CALL lifecycle.run_retention(only_table => 'regress_metrics');
+SELECT status, rows_deleted, batches FROM lifecycle.retention_runs
+ WHERE relid = 'regress_metrics'::regclass;
+SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent = 'regress_metrics'::regclass ORDER BY 1;
+SELECT count(*) AS kept, min(at) >= current_date - 30 AS only_young FROM regress_metrics;
+-- audited: the same partitions stay, their rows go row by row (and are logged)
+CREATE TABLE regress_metrics_a (id int, at date NOT NULL) PARTITION BY RANGE (at);
+CREATE TABLE regress_metrics_a_old PARTITION OF regress_metrics_a FOR VALUES FROM ('2000-01-01') TO ('2020-01-01');
+CREATE TABLE regress_metrics_a_now PARTITION OF regress_metrics_a FOR VALUES FROM ('2020-01-01') TO (MAXVALUE);
+INSERT INTO regress_metrics_a SELECT g, DATE '2019-12-01' + g FROM generate_series(0, 9) g;
+SELECT lifecycle.enable_audit('regress_metrics_a');
+SELECT lifecycle.set_retention('regress_metrics_a', '30 days', timestamp_column => 'at');
+CALL lifecycle.run_retention(only_table => 'regress_metrics_a');
+SELECT status, rows_deleted, batches FROM lifecycle.retention_runs
+ WHERE relid = 'regress_metrics_a'::regclass;
+SELECT count(*) AS partitions_kept FROM pg_inherits WHERE inhparent = 'regress_metrics_a'::regclass;
+SELECT count(*) AS rows_left FROM regress_metrics_a;
+SELECT op, old_values->>'rows' AS rows FROM lifecycle.audit_log WHERE table_name = 'regress_metrics_a' AND op = 'RETENTION'
+ ORDER BY id;
+SELECT lifecycle.disable_audit('regress_metrics_a');
+
+--
 -- An audited table: each retention batch is one RETENTION row in the log
 -- (how many, how, the run and the key range), not one row per row
 --
@@ -327,6 +362,7 @@ RESET ROLE;
 SELECT count(*) > 0 AS archived_rows FROM archive.regress_events;
 SET client_min_messages = warning;
 DROP TABLE regress_files, regress_folders, regress_intercepted, regress_events, regress_prefs, regress_audited,
+           regress_metrics, regress_metrics_a,
            regress_nokey, regress_cascaded, regress_cascading, regress_has_archived_at,
            regress_parted, regress_sticky CASCADE;
 DROP FUNCTION regress_keep();

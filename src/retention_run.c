@@ -43,6 +43,8 @@
 #include "miscadmin.h"
 #include "nodes/value.h"
 #include "parser/parse_func.h"
+#include "partitioning/partbounds.h"
+#include "partitioning/partdesc.h"
 #include "storage/itemptr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -52,6 +54,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/partcache.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
@@ -99,6 +102,7 @@ typedef struct RtWork
 	int64		archived;
 	int64		bytes;
 	int			batches;
+	int			partitions;		/* whole partitions dropped */
 	const char *status;
 	char	   *error;
 } RtWork;
@@ -455,6 +459,120 @@ rt_batch(RtRun *run, RtWork *w, Relation rel)
 	return n == p->batch_size && w->nskipped < RT_MAX_SKIPPED;
 }
 
+/* ---------- whole partitions ---------- */
+
+/*
+ * The partitions of a range-partitioned table (partition key: the
+ * policy's timestamp column) whose every row has expired: their upper
+ * bound is at or before the cutoff.  Only where dropping them is what a
+ * DELETE of their rows would do: action delete, no per-owner preference
+ * and no hold (every owner's rows go at the same time), no foreign key
+ * pointing at the table, neither audited nor counted (their triggers would
+ * not see a DROP).  Read from those features' tables, as the data says.
+ */
+static List *
+rt_expired_partitions(RtRun *run, RtWork *w, Relation rel)
+{
+	RtPolicy   *p = w->p;
+	PartitionKey key;
+	PartitionDesc pd;
+	PartitionBoundInfo bi;
+	Datum		cutoff;
+	List	   *result = NIL;
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(p->relid)};
+	int			i;
+
+	if (RelationGetForm(rel)->relkind != RELKIND_PARTITIONED_TABLE || p->action != RT_DELETE ||
+		OidIsValid(p->pref_relid) ||
+		ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(w->holds)), ARR_DIMS(DatumGetArrayTypeP(w->holds))) > 0)
+		return NIL;
+	key = RelationGetPartitionKey(rel);
+	if (key->strategy != PARTITION_STRATEGY_RANGE || key->partnatts != 1 ||
+		key->partattrs[0] != lc_attnum(rel, p->ts_column))
+		return NIL;
+	if (lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
+				   "SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.confrelid OPERATOR(pg_catalog.=) $1"
+				   " AND c.contype OPERATOR(pg_catalog.=) 'f'"
+				   " UNION ALL SELECT 1 FROM " LIFECYCLE_SCHEMA ".audit_tables a WHERE a.relid OPERATOR(pg_catalog.=) $1"
+				   " UNION ALL SELECT 1 FROM " LIFECYCLE_SCHEMA ".usage_resources u"
+				   " WHERE u.source_table OPERATOR(pg_catalog.=) $1",
+				   1, types, values, NULL, SPI_OK_SELECT, 1) > 0)
+		return NIL;
+	cutoff = DirectFunctionCall2(timestamptz_mi_interval, TimestampTzGetDatum(run->started),
+								 IntervalPGetDatum(&p->keep));
+	if (key->parttypid[0] == TIMESTAMPOID)
+		cutoff = DirectFunctionCall1(timestamptz_timestamp, cutoff);
+	else if (key->parttypid[0] == DATEOID)
+		cutoff = DirectFunctionCall1(timestamptz_date, cutoff);
+	pd = RelationGetPartitionDesc(rel, true);
+	bi = pd->boundinfo;
+	for (i = 0; bi && i < bi->ndatums; i++)
+	{
+		int			part = bi->indexes[i];
+
+		/* datums[i] is the (exclusive) upper bound of partition indexes[i] */
+		if (part < 0 || bi->kind[i][0] != PARTITION_RANGE_DATUM_VALUE)
+			continue;
+		if (DatumGetInt32(FunctionCall2Coll(&key->partsupfunc[0], key->partcollation[0],
+											bi->datums[i][0], cutoff)) <= 0)
+			result = lappend_oid(result, pd->oids[part]);
+	}
+	return result;
+}
+
+/*
+ * Drop the expired partitions, each as its owner, counting their rows; a
+ * lock the application holds (lock_timeout) leaves the rest to the
+ * batches.  Runs in the policy's first transaction.
+ */
+static void
+rt_drop_partitions(RtRun *run, RtWork *w, Relation rel)
+{
+	List	   *parts = rt_expired_partitions(run, w, rel);
+	ListCell   *lc;
+
+	foreach(lc, parts)
+	{
+		Oid			part = lfirst_oid(lc);
+		MemoryContext cxt = CurrentMemoryContext;
+		ResourceOwner owner = CurrentResourceOwner;
+		int64		n = 0;
+		bool		dropped = false;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
+		{
+			char	   *name = lc_qualified_name_oid(part);
+			bool		isnull;
+
+			(void) lc_sql_run(LC_TABLE_OWNER, part,
+							  psprintf("SELECT pg_catalog.count(*) FROM %s", name),
+							  0, NULL, NULL, NULL, SPI_OK_SELECT, 1);
+			n = DatumGetInt64(lc_result(0, 1, &isnull));
+			(void) lc_sql_run(LC_TABLE_OWNER, part, psprintf("DROP TABLE %s", name),
+							  0, NULL, NULL, NULL, SPI_OK_UTILITY, 0);
+			rt_subxact_done(cxt, owner);
+			dropped = true;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata = rt_subxact_failed(cxt, owner);
+
+			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+				ReThrowError(edata);
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
+		if (!dropped)
+			break;
+		w->deleted += n;
+		w->partitions++;
+		rt_record(run, w, n, 0, 0, 0, NULL);
+	}
+}
+
 /* ---------- one policy ---------- */
 
 /* Set up w for a run: the table checked again, the archive ready, the holds. */
@@ -551,6 +669,12 @@ rt_run_policy(RtRun *run, RtWork *w)
 			rel = first ? rt_prepare(run, w) : relation_open(w->p->relid, RowExclusiveLock);
 			if (!first)
 				lc_check_table(rel, "a retention policy");
+			if (first)
+			{
+				rt_drop_partitions(run, w, rel);
+				relation_close(rel, NoLock);
+				rel = relation_open(w->p->relid, RowExclusiveLock);
+			}
 			more = rt_batch(run, w, rel);
 			relation_close(rel, NoLock);
 			lc_leave();
