@@ -64,6 +64,7 @@
 #define RT_LOCK_KEY1		0x4c43	/* "LC" */
 #define RT_LOCK_KEY2		0x5254	/* "RT" */
 #define RT_LOCK_TIMEOUT		"1s"
+#define RT_FAST_LOCK_TIMEOUT "20ms"	/* the one-statement batch: then the careful way */
 #define RT_MAX_SKIPPED		100000
 #define RT_EQ				"OPERATOR(pg_catalog.=)"
 
@@ -103,6 +104,10 @@ typedef struct RtWork
 	int64		bytes;
 	int			batches;
 	int			partitions;		/* whole partitions dropped */
+	Oid			ts_type;		/* the timestamp column's type */
+	Datum		from;			/* the latest timestamp of the last batch */
+	bool		from_set;
+	bool		careful_next;	/* rows were left in the last range */
 	const char *status;
 	char	   *error;
 } RtWork;
@@ -353,6 +358,311 @@ rt_skipped_arrays(RtWork *w, Datum *oids, Datum *tids)
 }
 
 /*
+ * A batch as one statement, for an ordinary table: pick the oldest expired
+ * rows and remove them (and archive them) at once, with no row locks taken
+ * first (locking every row before deleting it doubles the heap writes).
+ * It waits at most RT_FAST_LOCK_TIMEOUT for a row the application holds;
+ * on that, on a row that children still reference, or when a row changed
+ * under it, it changes nothing and says so: the caller then does the batch
+ * the careful way (lock, skip locked rows, find the rows that cannot go).
+ * Returns true when done, with *n the rows it picked.
+ */
+static bool
+rt_fast_batch(RtRun *run, RtWork *w, Relation rel, Oid *types, Datum *values, int *n)
+{
+	RtPolicy   *p = w->p;
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	LcRetentionBatch batch;
+	const char *ts = quote_identifier(p->ts_column);
+	char	   *pick;
+	char	   *sql;
+	volatile bool done = false;
+	volatile int64 picked = 0,
+				removed = 0,
+				bytes = 0;
+	volatile Datum last = (Datum) 0;
+
+	if (RelationGetForm(rel)->relkind != RELKIND_RELATION)
+		return false;
+	/* xmax: a row another transaction has locked or changed makes it the careful way */
+	pick = psprintf("SELECT c.ctid AS t, c.%s AS ts, c.xmax AS x FROM %s%s"
+					" AND NOT EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest($5), pg_catalog.unnest($6)) AS x(o, t)"
+					" WHERE x.o " RT_EQ " c.tableoid AND x.t " RT_EQ " c.ctid)"
+					" ORDER BY c.%s LIMIT $7",
+					ts, rt_where_sql(p, rel),
+					w->from_set ? psprintf(" AND c.%s OPERATOR(pg_catalog.>=) $8", ts) : "", ts);
+	if (p->action == RT_ARCHIVE)
+		sql = psprintf("WITH cand AS MATERIALIZED (%s),"
+					   " d AS (DELETE FROM ONLY %s c WHERE c.ctid " RT_EQ " ANY (ARRAY(SELECT cand.t FROM cand))"
+					   " AND NOT EXISTS (SELECT 1 FROM cand WHERE cand.x OPERATOR(pg_catalog.<>) '0'::pg_catalog.xid)"
+					   " RETURNING %s),"
+					   " i AS (INSERT INTO %s AS a (%s, " RT_ARCHIVED_AT ", " RT_RUN_ID ")"
+					   " SELECT %s, $9, $10 FROM d RETURNING pg_catalog.pg_column_size(a.*) AS b)"
+					   " SELECT (SELECT pg_catalog.count(*) FROM cand), (SELECT pg_catalog.count(*) FROM i),"
+					   " (SELECT COALESCE(pg_catalog.sum(i.b), 0)::pg_catalog.int8 FROM i),"
+					   " (SELECT pg_catalog.max(cand.ts) FROM cand)",
+					   pick, w->qualname, w->returning, w->archive, w->columns, w->columns);
+	else
+	{
+		/*
+		 * Pick, then delete by position, with no RETURNING: a DELETE that
+		 * returns rows reads each one again.
+		 */
+		bool		isnull;
+		Datum		d;
+
+		(void) lc_sql_run(LC_TABLE_OWNER, p->relid,
+						  psprintf("SELECT pg_catalog.array_agg(s.t), pg_catalog.count(*), pg_catalog.max(s.ts),"
+								   " pg_catalog.count(*) FILTER (WHERE s.x OPERATOR(pg_catalog.<>) '0'::pg_catalog.xid)"
+								   " FROM (%s) s", pick),
+						  8, types, values, NULL, SPI_OK_SELECT, 1);
+		d = lc_result(0, 1, &isnull);
+		*n = (int) DatumGetInt64(lc_result(0, 2, &isnull));
+		if (*n == 0)
+			return true;		/* nothing (left) to do is not a batch */
+		if (DatumGetInt64(lc_result(0, 4, &isnull)) > 0)
+			return false;
+		last = lc_result(0, 3, &isnull);
+		picked = *n;
+		values[8] = PointerGetDatum(DatumGetArrayTypePCopy(d));
+		sql = psprintf("DELETE FROM ONLY %s c WHERE c.ctid " RT_EQ " ANY ($9)", w->qualname);
+	}
+	if (p->action == RT_ARCHIVE)
+	{
+		types[8] = TIMESTAMPTZOID;
+		values[8] = TimestampTzGetDatum(GetCurrentTimestamp());
+	}
+	else
+		types[8] = TIDARRAYOID;
+	types[9] = INT8OID;
+	values[9] = Int64GetDatum(run->run_id);
+	batch.relid = p->relid;
+	batch.run_id = run->run_id;
+	batch.action = rt_action_label(p->action);
+	batch.archive = w->archive;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		bool		isnull;
+
+		(void) set_config_option("lock_timeout", RT_FAST_LOCK_TIMEOUT, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+		lc_retention_batch = &batch;
+		if (p->action == RT_ARCHIVE)
+		{
+			(void) lc_sql_run(LC_TABLE_OWNER, p->relid, sql, 10, types, values, NULL, SPI_OK_SELECT, 1);
+			picked = DatumGetInt64(lc_result(0, 1, &isnull));
+			removed = DatumGetInt64(lc_result(0, 2, &isnull));
+			bytes = DatumGetInt64(lc_result(0, 3, &isnull));
+			last = lc_result(0, 4, &isnull);
+		}
+		else
+			removed = (int64) lc_sql_run(LC_TABLE_OWNER, p->relid, sql, 10, types, values, NULL,
+										 SPI_OK_DELETE, 0);
+		lc_retention_batch = NULL;
+		if (removed == picked)
+		{
+			(void) set_config_option("lock_timeout", RT_LOCK_TIMEOUT, PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_LOCAL, true, 0, false);
+			rt_subxact_done(cxt, owner);
+			done = true;
+		}
+		else
+		{
+			/* a row changed under the statement, or a trigger kept one: the careful way */
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		lc_retention_batch = NULL;
+		edata = rt_subxact_failed(cxt, owner);
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE &&
+			edata->sqlerrcode != ERRCODE_FOREIGN_KEY_VIOLATION &&
+			edata->sqlerrcode != ERRCODE_RESTRICT_VIOLATION &&
+			edata->sqlerrcode != ERRCODE_T_R_SERIALIZATION_FAILURE)
+			ReThrowError(edata);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	/* nothing (left) to do is not a batch */
+	if (done && picked > 0)
+	{
+		w->from = last;
+		w->from_set = true;
+		w->batches++;
+		run->batches++;
+		if (p->action == RT_ARCHIVE)
+		{
+			w->archived += removed;
+			w->bytes += bytes;
+			rt_record(run, w, 0, removed, 0, bytes, NULL);
+		}
+		else
+		{
+			w->deleted += removed;
+			rt_record(run, w, removed, 0, 0, 0, NULL);
+		}
+	}
+	*n = (int) picked;
+	return done;
+}
+
+/*
+ * The fastest batch, for a policy that is a plain time range (an ordinary
+ * table, no owner column, no rows skipped so far): the batch is the range
+ * [last batch's end, the batch_size-th expired timestamp] (both included), found and
+ * counted from the index, and removed by one DELETE of that range: each
+ * row is read once, as by a hand-written DELETE.  Rows another transaction
+ * has locked or changed (xmax set) are left in the range, not waited for:
+ * when fewer rows went than the range holds, the range stays where it is
+ * and the next batch takes the rest the careful way (locking, skipping
+ * locked rows).  A lock it does wait for (taken after it looked) waits at
+ * most RT_FAST_LOCK_TIMEOUT; that, or a row that children still reference,
+ * undoes this batch and the caller does it the careful way.  Returns 1
+ * when it did the batch, with *more whether rows may be left; 0 for the
+ * careful way; -1 when the range would hold more than twice batch_size
+ * rows (many rows with one timestamp): a batch by position then.
+ */
+static int
+rt_range_batch(RtRun *run, RtWork *w, Oid *types, Datum *values, bool *more)
+{
+	RtPolicy   *p = w->p;
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	LcRetentionBatch batch;
+	const char *ts = quote_identifier(p->ts_column);
+	char	   *range;
+	char	   *sql;
+	bool		isnull;
+	Datum		upper;
+	bool		open_ended;
+	int64		expected;
+	volatile bool done = false;
+	volatile int64 removed = 0,
+				bytes = 0;
+
+	range = psprintf("c.%s OPERATOR(pg_catalog.<) ($1 OPERATOR(pg_catalog.-) $2)%s%s", ts,
+					 w->from_set ? psprintf(" AND c.%s OPERATOR(pg_catalog.>=) $8", ts) : "",
+					 " AND ($11 OR c.%s OPERATOR(pg_catalog.<=) $9)");
+	range = psprintf(range, ts);
+	types[8] = w->ts_type;
+	types[9] = INT8OID;
+	types[10] = BOOLOID;
+	values[9] = Int64GetDatum(run->run_id);
+	/* where the batch ends: the batch_size-th expired timestamp (an index-only scan) */
+	(void) lc_sql_run(LC_TABLE_OWNER, p->relid,
+					  psprintf("SELECT c.%s FROM %s c WHERE c.%s OPERATOR(pg_catalog.<) ($1 OPERATOR(pg_catalog.-) $2)%s"
+							   " ORDER BY c.%s OFFSET $7 OPERATOR(pg_catalog.-) 1 LIMIT 1",
+							   ts, w->qualname, ts,
+							   w->from_set ? psprintf(" AND c.%s OPERATOR(pg_catalog.>=) $8", ts) : "", ts),
+					  8, types, values, NULL, SPI_OK_SELECT, 1);
+	open_ended = SPI_processed == 0;
+	upper = open_ended ? (Datum) 0 : lc_result(0, 1, &isnull);
+	values[8] = upper;
+	values[10] = BoolGetDatum(open_ended);
+	(void) lc_sql_run(LC_TABLE_OWNER, p->relid,
+					  psprintf("SELECT pg_catalog.count(*) FROM %s c WHERE %s", w->qualname, range),
+					  11, types, values, NULL, SPI_OK_SELECT, 1);
+	expected = DatumGetInt64(lc_result(0, 1, &isnull));
+	if (expected == 0)
+	{
+		*more = false;
+		return 1;				/* nothing (left) to do is not a batch */
+	}
+	if (expected > 2 * (int64) p->batch_size)
+		return -1;
+	if (p->action == RT_ARCHIVE)
+		sql = psprintf("WITH d AS (DELETE FROM ONLY %s c WHERE %s AND c.xmax OPERATOR(pg_catalog.=) '0'::pg_catalog.xid"
+					   " RETURNING %s),"
+					   " i AS (INSERT INTO %s AS a (%s, " RT_ARCHIVED_AT ", " RT_RUN_ID ")"
+					   " SELECT %s, pg_catalog.now(), $10 FROM d RETURNING pg_catalog.pg_column_size(a.*) AS b)"
+					   " SELECT pg_catalog.count(*), COALESCE(pg_catalog.sum(i.b), 0)::pg_catalog.int8 FROM i",
+					   w->qualname, range, w->returning, w->archive, w->columns, w->columns);
+	else
+		sql = psprintf("DELETE FROM ONLY %s c WHERE %s AND c.xmax OPERATOR(pg_catalog.=) '0'::pg_catalog.xid",
+					   w->qualname, range);
+	batch.relid = p->relid;
+	batch.run_id = run->run_id;
+	batch.action = rt_action_label(p->action);
+	batch.archive = w->archive;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		(void) set_config_option("lock_timeout", RT_FAST_LOCK_TIMEOUT, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+		lc_retention_batch = &batch;
+		if (p->action == RT_ARCHIVE)
+		{
+			(void) lc_sql_run(LC_TABLE_OWNER, p->relid, sql, 11, types, values, NULL, SPI_OK_SELECT, 1);
+			removed = DatumGetInt64(lc_result(0, 1, &isnull));
+			bytes = DatumGetInt64(lc_result(0, 2, &isnull));
+		}
+		else
+			removed = (int64) lc_sql_run(LC_TABLE_OWNER, p->relid, sql, 11, types, values, NULL,
+										 SPI_OK_DELETE, 0);
+		lc_retention_batch = NULL;
+		(void) set_config_option("lock_timeout", RT_LOCK_TIMEOUT, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+		rt_subxact_done(cxt, owner);
+		done = true;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		lc_retention_batch = NULL;
+		edata = rt_subxact_failed(cxt, owner);
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE &&
+			edata->sqlerrcode != ERRCODE_FOREIGN_KEY_VIOLATION &&
+			edata->sqlerrcode != ERRCODE_RESTRICT_VIOLATION &&
+			edata->sqlerrcode != ERRCODE_T_R_SERIALIZATION_FAILURE)
+			ReThrowError(edata);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	if (!done)
+		return 0;
+	if (removed > 0)
+	{
+		w->batches++;
+		run->batches++;
+		if (p->action == RT_ARCHIVE)
+		{
+			w->archived += removed;
+			w->bytes += bytes;
+			rt_record(run, w, 0, removed, 0, bytes, NULL);
+		}
+		else
+		{
+			w->deleted += removed;
+			rt_record(run, w, removed, 0, 0, 0, NULL);
+		}
+	}
+	if (removed < expected)
+	{
+		/* rows left in the range (locked, or kept): the next batch, the careful way */
+		w->careful_next = true;
+		*more = true;
+		return 1;
+	}
+	if (!open_ended)
+	{
+		w->from = upper;
+		w->from_set = true;
+	}
+	*more = !open_ended;
+	return 1;
+}
+
+/*
  * One batch of w's policy, in the current transaction: true when rows may
  * be left (a full batch).
  */
@@ -360,9 +670,9 @@ static bool
 rt_batch(RtRun *run, RtWork *w, Relation rel)
 {
 	RtPolicy   *p = w->p;
-	Oid			types[7] = {TIMESTAMPTZOID, INTERVALOID, INTERVALOID, TEXTARRAYOID, OIDARRAYOID,
-	TIDARRAYOID, INT4OID};
-	Datum		values[7];
+	Oid			types[11] = {TIMESTAMPTZOID, INTERVALOID, INTERVALOID, TEXTARRAYOID, OIDARRAYOID,
+	TIDARRAYOID, INT4OID, InvalidOid, InvalidOid, InvalidOid, InvalidOid};
+	Datum		values[11];
 	bool		isnull;
 	Datum		d;
 	Datum	   *oids,
@@ -400,17 +710,44 @@ rt_batch(RtRun *run, RtWork *w, Relation rel)
 	values[3] = w->holds;
 	rt_skipped_arrays(w, &values[4], &values[5]);
 	values[6] = Int32GetDatum(p->batch_size);
+	/*
+	 * Each batch starts where the last one ended (its latest timestamp):
+	 * the index entries of the rows already removed are not walked again,
+	 * batch after batch.  Rows before it that were locked go next run.
+	 */
+	types[7] = w->ts_type;
+	values[7] = w->from;
+	if (w->careful_next)
+		w->careful_next = false;
+	else
+	{
+		int			how = -1;
+		bool		more;
+
+		if (RelationGetForm(rel)->relkind == RELKIND_RELATION && p->owner_column == NULL &&
+			w->nskipped == 0)
+			how = rt_range_batch(run, w, types, values, &more);
+		if (how == 1)
+			return more;
+		if (how == -1 && rt_fast_batch(run, w, rel, types, values, &n))
+			return n == p->batch_size;
+	}
 	(void) lc_sql_run(LC_TABLE_OWNER, p->relid,
-					  psprintf("SELECT pg_catalog.array_agg(s.o), pg_catalog.array_agg(s.t) FROM"
-							   " (SELECT c.tableoid AS o, c.ctid AS t FROM %s"
+					  psprintf("SELECT pg_catalog.array_agg(s.o), pg_catalog.array_agg(s.t), pg_catalog.max(s.ts) FROM"
+							   " (SELECT c.tableoid AS o, c.ctid AS t, c.%s AS ts FROM %s%s"
 							   " AND NOT EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest($5), pg_catalog.unnest($6)) AS x(o, t)"
 							   " WHERE x.o " RT_EQ " c.tableoid AND x.t " RT_EQ " c.ctid)"
 							   " ORDER BY c.%s LIMIT $7 FOR UPDATE OF c SKIP LOCKED) s",
-							   rt_where_sql(p, rel), quote_identifier(p->ts_column)),
-					  7, types, values, NULL, SPI_OK_SELECT, 1);
+							   quote_identifier(p->ts_column), rt_where_sql(p, rel),
+							   w->from_set ? psprintf(" AND c.%s OPERATOR(pg_catalog.>=) $8",
+													  quote_identifier(p->ts_column)) : "",
+							   quote_identifier(p->ts_column)),
+					  w->from_set ? 8 : 7, types, values, NULL, SPI_OK_SELECT, 1);
 	d = lc_result(0, 1, &isnull);
 	if (isnull)
 		return false;
+	w->from = lc_result(0, 3, &isnull);		/* a timestamp or date: by value */
+	w->from_set = !isnull;
 	deconstruct_array(DatumGetArrayTypeP(d), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
 					  &oids, NULL, &n);
 	deconstruct_array(DatumGetArrayTypeP(lc_result(0, 2, &isnull)), TIDOID,
@@ -596,6 +933,8 @@ rt_prepare(RtRun *run, RtWork *w)
 		lc_check_still_table(w->p->pref_relid, "the retention policy's preference table");
 	w->qualname = lc_qualified_name(rel);
 	w->holds = rt_holds(w->p->relid);
+	w->ts_type = TupleDescAttr(RelationGetDescr(rel),
+							   lc_attnum(rel, w->p->action == RT_PURGE ? LC_DELETED_AT : w->p->ts_column) - 1)->atttypid;
 	if (w->p->action == RT_PURGE &&
 		ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(w->holds)), ARR_DIMS(DatumGetArrayTypeP(w->holds))) > 0)
 		ereport(ERROR,

@@ -21,7 +21,14 @@ lc_need_packages
 lc_build_install
 port=$(lc_running_port "$dir" || lc_free_port 55432)
 lc_log "starting the demo cluster in $dir (port $port)"
-lc_start "$dir" "$port"
+# pg_cron preloaded, scheduling in the demo database (section 14)
+lc_start "$dir" "$port" "shared_preload_libraries = 'pg_cron'" "cron.database_name = '$db'" \
+    "cron.use_background_workers = on" "max_worker_processes = 16"
+if [ "$(lc_psql -At -d postgres -c "SHOW shared_preload_libraries")" != pg_cron ]; then
+    lc_log "restarting the demo cluster to preload pg_cron"
+    lc_as_server_at_root "$LC_PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 restart >/dev/null ||
+        lc_die "restart of the demo cluster failed"
+fi
 
 lc_log "creating database $db: Supabase-style roles and auth schema, pg_lifecycle, the example schema"
 PGOPTIONS="-c client_min_messages=warning" lc_psql -d postgres \

@@ -249,3 +249,44 @@ SELECT * FROM demo_usage;
 \echo '   and per resource, what is kept, what the data says, and the limit:'
 SELECT * FROM lifecycle.calculate_account_usage('acc00000-0000-4000-8000-0000000006e0');
 \echo '   (reset monthly from pg_cron: SELECT lifecycle.reset_usage_counter(''ai_requests''))'
+
+\echo
+\echo '== 14. Retention: telemetry is kept 90 days, or each user''s own privacy_prefs.data_retention_days'
+\echo '   (never below 7 days), and archived, in batches, by CALL lifecycle.run_retention()'
+CREATE TABLE public.privacy_prefs (user_id uuid PRIMARY KEY, data_retention_days integer);
+INSERT INTO public.privacy_prefs VALUES ('a11ce000-0000-4000-8000-000000000001', 30),
+                                        ('b0b00000-0000-4000-8000-000000000002', 0);
+INSERT INTO public.telemetry_events (account_id, user_id, event, created_at)
+SELECT 'acc00000-0000-4000-8000-000000000ac1', u, 'page_view', now() - g * interval '1 day' - interval '1 hour'
+  FROM (VALUES ('a11ce000-0000-4000-8000-000000000001'::uuid), ('b0b00000-0000-4000-8000-000000000002'),
+               ('ca201000-0000-4000-8000-000000000003')) v(u), generate_series(1, 120) g;
+SELECT lifecycle.set_retention('public.telemetry_events', interval '90 days', action => 'archive',
+         owner_column => 'user_id', preference_table => 'public.privacy_prefs',
+         preference_key => 'user_id', preference_column => 'data_retention_days',
+         min_keep => interval '7 days', batch_size => 100);
+SELECT table_name, action, keep, rows_waiting FROM lifecycle.retention_overview;
+CALL lifecycle.run_retention();
+SELECT run_id, relid AS table_name, status, rows_archived, batches FROM lifecycle.retention_runs;
+\echo '   alice keeps 30 days, bob asked for none (7 days), a user without a preference 90:'
+SELECT coalesce(u.email, e.user_id::text) AS user, count(*) AS kept,
+       max(extract(day FROM now() - e.created_at))::int AS oldest_days
+  FROM public.telemetry_events e LEFT JOIN auth.users u ON u.id = e.user_id
+ WHERE e.event = 'page_view' AND e.created_at < now() - interval '1 minute'
+ GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS archived FROM archive.telemetry_events;
+\echo '   the archive is the table owner''s alone; authenticated cannot read it:'
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "a11ce000-0000-4000-8000-000000000001", "role": "authenticated"}';
+\set ON_ERROR_STOP 0
+SELECT count(*) FROM archive.telemetry_events;
+\set ON_ERROR_STOP 1
+ROLLBACK;
+\echo '   support brings one archived event back: lifecycle.restore_archived(tbl, id)'
+SELECT lifecycle.restore_archived('public.telemetry_events',
+         (SELECT min(id)::text FROM archive.telemetry_events)) AS restored;
+\echo '   and the nightly job, with pg_cron: lifecycle.schedule_retention(schedule)'
+CREATE EXTENSION IF NOT EXISTS pg_cron;
+SELECT lifecycle.schedule_retention('17 3 * * *') AS job_id;
+SELECT jobname, schedule, command FROM cron.job ORDER BY jobid;
+SELECT table_name, last_status, next_due FROM lifecycle.retention_overview;
