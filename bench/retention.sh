@@ -38,7 +38,7 @@ RT_ROWS=${BENCH_RT_ROWS:-1000000}
 RT_EXPIRED=${BENCH_RT_EXPIRED:-775000}
 RT_ROUNDS=${BENCH_RT_ROUNDS:-3}
 RT_BATCHES=${BENCH_RT_BATCHES:-10}
-RT_PGB_SECONDS=${BENCH_RT_PGBENCH_SECONDS:-5}
+RT_PGB_SECONDS=${BENCH_RT_PGBENCH_SECONDS:-2}
 RT_PGB_ROUNDS=${BENCH_RT_PGBENCH_ROUNDS:-3}
 
 rt_setup() {
@@ -176,16 +176,16 @@ SQL
         # the same beside a busy loop that is not the database: on a small VM
         # a busy neighbour core alone changes single-client TPS a lot
         rt_reset rt_archive_lifecycle
-        (timeout $((RT_PGB_SECONDS + 2)) sh -c 'while :; do :; done') &
+        (timeout $((RT_PGB_SECONDS + 1)) sh -c 'while :; do :; done') &
         runner=$!
-        sleep 0.5
+        sleep 0.2
         tps=$(bench_pgbench "$script" "$RT_PGB_SECONDS" 1)
         wait "$runner" 2>/dev/null || true
         bench_record retention pgbench beside_busy "$round" tps "$tps"
         rt_reset rt_archive_lifecycle
         bench_psql -q -c "CALL lifecycle.run_retention(only_table => 'rt_archive_lifecycle')" &
         runner=$!
-        sleep 0.5
+        sleep 0.2
         tps=$(bench_pgbench "$script" "$RT_PGB_SECONDS" 1)
         if ! kill -0 "$runner" 2>/dev/null; then
             bench_note "pgbench round $round: the run ended before pgbench did (the during-run TPS includes time after it)"
@@ -252,7 +252,9 @@ END
 SQL
             left=$(bench_sql_value "SELECT count(*) FROM rt_part_$v")
             [ "$left" -eq 1 ] || lc_die "retention: partition/$v left $left rows, expected 1"
-            [ "$v" = lifecycle ] && RT_PART_ROWS=$(bench_sql_value "SELECT rows_deleted FROM lifecycle.retention_runs ORDER BY run_id DESC LIMIT 1")
+            if [ "$v" = lifecycle ]; then
+                RT_PART_ROWS=$(bench_sql_value "SELECT rows_deleted FROM lifecycle.retention_runs ORDER BY run_id DESC LIMIT 1")
+            fi
         done < <(bench_rotate "$round" baseline partman lifecycle)
     done
 }

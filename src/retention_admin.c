@@ -19,7 +19,10 @@
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/table.h"
+#include "access/genam.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
@@ -311,6 +314,32 @@ rt_check_policy(const RtPolicy *p, Relation rel)
 
 /* ---------- set_retention / drop_retention ---------- */
 
+/* Batches find the oldest rows by the timestamp column: say so when no index leads with it. */
+static void
+rt_suggest_index(const RtPolicy *p, Relation rel)
+{
+	AttrNumber	attnum = lc_attnum(rel, p->action == RT_PURGE ? LC_DELETED_AT : p->ts_column);
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		bool		leads = idx->rd_index->indnatts > 0 && idx->rd_index->indkey.values[0] == attnum &&
+			idx->rd_rel->relam == BTREE_AM_OID;
+
+		index_close(idx, AccessShareLock);
+		if (leads)
+			return;
+	}
+	ereport(NOTICE,
+			(errmsg("table \"%s\" has no index on column \"%s\"", RelationGetRelationName(rel),
+					get_attname(RelationGetRelid(rel), attnum, false)),
+			 errdetail("Each retention batch looks for the oldest rows by that column; without an index it reads the whole table every batch."),
+			 errhint("CREATE INDEX ON %s (%s);", lc_qualified_name(rel),
+					 quote_identifier(get_attname(RelationGetRelid(rel), attnum, false)))));
+}
+
 /* lifecycle.audit_log: the one table of the extension a policy may name */
 bool
 rt_is_audit_log(Oid relid)
@@ -390,6 +419,7 @@ set_retention(PG_FUNCTION_ARGS)
 
 	rel = rt_open_table(p.relid, "set_retention");
 	rt_check_policy(&p, rel);
+	rt_suggest_index(&p, rel);
 	lc_enter();
 	if (p.action == RT_ARCHIVE)
 		(void) rt_archive_prepare(&p, rel, NULL);
