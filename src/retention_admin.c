@@ -319,9 +319,12 @@ static void
 rt_suggest_index(const RtPolicy *p, Relation rel)
 {
 	AttrNumber	attnum = lc_attnum(rel, p->action == RT_PURGE ? LC_DELETED_AT : p->ts_column);
-	List	   *indexes = RelationGetIndexList(rel);
+	List	   *indexes;
 	ListCell   *lc;
 
+	if (rt_is_audit_log(RelationGetRelid(rel)))
+		return;					/* its BRIN index on occurred_at serves the range */
+	indexes = RelationGetIndexList(rel);
 	foreach(lc, indexes)
 	{
 		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
