@@ -254,6 +254,7 @@ SELECT * FROM lifecycle.calculate_account_usage('acc00000-0000-4000-8000-0000000
 \echo '== 14. Retention: telemetry is kept 90 days, or each user''s own privacy_prefs.data_retention_days'
 \echo '   (never below 7 days), and archived, in batches, by CALL lifecycle.run_retention()'
 CREATE TABLE public.privacy_prefs (user_id uuid PRIMARY KEY, data_retention_days integer);
+CREATE INDEX ON public.telemetry_events (created_at);   -- batches find the oldest rows by it
 INSERT INTO public.privacy_prefs VALUES ('a11ce000-0000-4000-8000-000000000001', 30),
                                         ('b0b00000-0000-4000-8000-000000000002', 0);
 INSERT INTO public.telemetry_events (account_id, user_id, event, created_at)
