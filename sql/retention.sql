@@ -266,6 +266,38 @@ SELECT status, rows_deleted, batches FROM lifecycle.retention_runs
 SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
  WHERE i.inhparent = 'regress_metrics'::regclass ORDER BY 1;
 SELECT count(*) AS kept, min(at) >= current_date - 30 AS only_young FROM regress_metrics;
+-- archive: expired partitions are detached and moved into the archive
+-- schema whole, as inheritance children of the archive table (which reads,
+-- and restore_archived(), see); the partition holding the cutoff row by row
+CREATE TABLE regress_readings (id int, at date NOT NULL, v int,
+                               user_id uuid REFERENCES regress_prefs (user_id)) PARTITION BY RANGE (at);
+CREATE TABLE regress_readings_2019 PARTITION OF regress_readings FOR VALUES FROM ('2019-01-01') TO ('2020-01-01');
+CREATE TABLE regress_readings_2020 PARTITION OF regress_readings FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');
+CREATE TABLE regress_readings_now PARTITION OF regress_readings FOR VALUES FROM ('2021-01-01') TO (MAXVALUE);
+CREATE TABLE regress_readings_other PARTITION OF regress_readings DEFAULT;
+ALTER TABLE regress_readings ADD PRIMARY KEY (id, at);
+INSERT INTO regress_readings SELECT g, DATE '2019-06-01' + g * 3, g, '00000000-0000-4000-8000-000000000001' FROM generate_series(0, 99) g;
+INSERT INTO regress_readings SELECT 1000 + g, current_date - g, g FROM generate_series(0, 59) g;
+SELECT lifecycle.set_retention('regress_readings', '30 days', timestamp_column => 'at', action => 'archive',
+                               batch_size => 10);
+CALL lifecycle.run_retention(only_table => 'regress_readings');
+SELECT status, rows_archived, batches, bytes_archived > 0 AS bytes FROM lifecycle.retention_runs
+ WHERE relid = 'regress_readings'::regclass;
+SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent = 'regress_readings'::regclass ORDER BY 1;
+SELECT c.relname, (SELECT count(*) FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'f') AS foreign_keys,
+       (SELECT bool_and(a.grantee = c.relowner) FROM aclexplode(c.relacl) a) AS only_owner_may
+  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent = 'archive.regress_readings'::regclass ORDER BY 1;
+SELECT count(*) AS archived, count(*) FILTER (WHERE retention_run_id IS NOT NULL) AS with_run,
+       count(*) FILTER (WHERE tableoid = 'archive.regress_readings'::regclass) AS row_by_row
+  FROM archive.regress_readings;
+SELECT count(*) AS kept FROM regress_readings;
+-- the rows back: those of the moved partitions go into the default partition
+SELECT lifecycle.restore_archived('regress_readings', now() - interval '1 hour', now() + interval '1 hour') AS restored;
+SELECT count(*) AS back, count(*) FILTER (WHERE tableoid = 'regress_readings_other'::regclass) AS in_default
+  FROM regress_readings;
+
 -- audited: the same partitions stay, their rows go row by row (and are logged)
 CREATE TABLE regress_metrics_a (id int, at date NOT NULL) PARTITION BY RANGE (at);
 CREATE TABLE regress_metrics_a_old PARTITION OF regress_metrics_a FOR VALUES FROM ('2000-01-01') TO ('2020-01-01');
@@ -362,7 +394,7 @@ RESET ROLE;
 SELECT count(*) > 0 AS archived_rows FROM archive.regress_events;
 SET client_min_messages = warning;
 DROP TABLE regress_files, regress_folders, regress_intercepted, regress_events, regress_prefs, regress_audited,
-           regress_metrics, regress_metrics_a,
+           regress_metrics, regress_metrics_a, regress_readings,
            regress_nokey, regress_cascaded, regress_cascading, regress_has_archived_at,
            regress_parted, regress_sticky CASCADE;
 DROP FUNCTION regress_keep();

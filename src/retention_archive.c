@@ -326,8 +326,9 @@ rt_restore(Oid relid, const char *key, int nargs, Oid *types, Datum *values)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
 	lc_check_still_table(arch, "the archive");
 	arel = relation_open(arch, RowExclusiveLock);
+	/* (tableoid, ctid): partitions moved whole are the archive's inheritance children */
 	where = key ?
-		psprintf("x.ctid OPERATOR(pg_catalog.=) (SELECT y.ctid FROM %s y WHERE y.%s OPERATOR(pg_catalog.=) $1"
+		psprintf("(x.tableoid, x.ctid) IN (SELECT y.tableoid, y.ctid FROM %s y WHERE y.%s OPERATOR(pg_catalog.=) $1"
 				 " ORDER BY y." RT_ARCHIVED_AT " DESC LIMIT 1)", lc_qualified_name(arel), key) :
 		"x." RT_ARCHIVED_AT " OPERATOR(pg_catalog.>=) $1 AND x." RT_ARCHIVED_AT " OPERATOR(pg_catalog.<) $2";
 	cols = rt_restore_columns(rel, arel, NULL);

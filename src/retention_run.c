@@ -820,7 +820,7 @@ rt_expired_partitions(RtRun *run, RtWork *w, Relation rel)
 	Datum		values[1] = {ObjectIdGetDatum(p->relid)};
 	int			i;
 
-	if (RelationGetForm(rel)->relkind != RELKIND_PARTITIONED_TABLE || p->action != RT_DELETE ||
+	if (RelationGetForm(rel)->relkind != RELKIND_PARTITIONED_TABLE || p->action == RT_PURGE ||
 		OidIsValid(p->pref_relid) ||
 		ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(w->holds)), ARR_DIMS(DatumGetArrayTypeP(w->holds))) > 0)
 		return NIL;
@@ -859,14 +859,90 @@ rt_expired_partitions(RtRun *run, RtWork *w, Relation rel)
 }
 
 /*
- * Drop the expired partitions, each as its owner, counting their rows; a
+ * Move a detached partition into the archive: into the archive schema, its
+ * foreign keys dropped (archived rows reference nothing), the archive's two
+ * columns added (fast defaults: no rewrite) and any column the archive has
+ * that it lacks, then made an inheritance child of the archive table, so
+ * that reading (and restore_archived()) of the archive sees its rows.  As
+ * the owner of the policy's table, who owns the archive.
+ */
+static void
+rt_archive_partition(RtRun *run, RtWork *w, Oid part, const char *name)
+{
+	Oid			relid = w->p->relid;
+	char	   *moved = quote_qualified_identifier(w->p->archive_schema, get_rel_name(part));
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(part)};
+	uint64		i,
+				n;
+	List	   *fks = NIL,
+			   *cols = NIL;
+	ListCell   *lc;
+
+	(void) lc_sql_run(LC_TABLE_OWNER, relid, psprintf("ALTER TABLE %s DETACH PARTITION %s", w->qualname, name),
+					  0, NULL, NULL, NULL, SPI_OK_UTILITY, 0);
+	(void) lc_sql_run(LC_TABLE_OWNER, relid,
+					  psprintf("ALTER TABLE %s SET SCHEMA %s", name, quote_identifier(w->p->archive_schema)),
+					  0, NULL, NULL, NULL, SPI_OK_UTILITY, 0);
+	n = lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
+				   "SELECT c.conname::pg_catalog.text FROM pg_catalog.pg_constraint c"
+				   " WHERE c.conrelid OPERATOR(pg_catalog.=) $1 AND c.contype OPERATOR(pg_catalog.=) 'f'",
+				   1, types, values, NULL, SPI_OK_SELECT, 0);
+	for (i = 0; i < n; i++)
+		fks = lappend(fks, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+	foreach(lc, fks)
+		(void) lc_sql_run(LC_TABLE_OWNER, relid,
+						  psprintf("ALTER TABLE %s DROP CONSTRAINT %s", moved, quote_identifier(lfirst(lc))),
+						  0, NULL, NULL, NULL, SPI_OK_UTILITY, 0);
+	(void) lc_sql_run(LC_TABLE_OWNER, relid,
+					  psprintf("ALTER TABLE %s ADD COLUMN " RT_ARCHIVED_AT " pg_catalog.timestamptz NOT NULL"
+							   " DEFAULT pg_catalog.now(), ADD COLUMN " RT_RUN_ID " pg_catalog.int8 DEFAULT "
+							   INT64_FORMAT, moved, run->run_id),
+					  0, NULL, NULL, NULL, SPI_OK_UTILITY, 0);
+	/* columns the archive kept from the table's past */
+	values[0] = ObjectIdGetDatum(rt_archive_relid(relid, w->p->archive_schema));
+	n = lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
+				   psprintf("SELECT pg_catalog.format('ADD COLUMN %%I %%s', a.attname,"
+							" pg_catalog.format_type(a.atttypid, a.atttypmod))"
+							" FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) $1"
+							" AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped"
+							" AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute b"
+							" WHERE b.attrelid OPERATOR(pg_catalog.=) %u AND b.attname OPERATOR(pg_catalog.=) a.attname"
+							" AND NOT b.attisdropped)", part),
+				   1, types, values, NULL, SPI_OK_SELECT, 0);
+	for (i = 0; i < n; i++)
+		cols = lappend(cols, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+	foreach(lc, cols)
+		(void) lc_sql_run(LC_TABLE_OWNER, relid, psprintf("ALTER TABLE %s %s", moved, (char *) lfirst(lc)),
+						  0, NULL, NULL, NULL, SPI_OK_UTILITY, 0);
+	(void) lc_sql_run(LC_TABLE_OWNER, relid, psprintf("ALTER TABLE %s INHERIT %s", moved, w->archive),
+					  0, NULL, NULL, NULL, SPI_OK_UTILITY, 0);
+	/* the archive's privileges: its owner's alone (the partition may have had others) */
+	values[0] = ObjectIdGetDatum(part);
+	n = lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
+				   "SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
+				   " ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END"
+				   " FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a"
+				   " WHERE c.oid OPERATOR(pg_catalog.=) $1 AND a.grantee OPERATOR(pg_catalog.<>) c.relowner",
+				   1, types, values, NULL, SPI_OK_SELECT, 0);
+	cols = NIL;
+	for (i = 0; i < n; i++)
+		cols = lappend(cols, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+	cols = lappend(cols, "PUBLIC");
+	foreach(lc, cols)
+		(void) lc_sql_run(LC_TABLE_OWNER, relid, psprintf("REVOKE ALL ON %s FROM %s", moved, (char *) lfirst(lc)),
+						  0, NULL, NULL, NULL, SPI_OK_UTILITY, 0);
+}
+
+/*
+ * Take the expired partitions whole, counting their rows: drop them
+ * (delete), or detach them and move them into the archive (archive).  A
  * lock the application holds (lock_timeout) leaves the rest to the
  * batches.  Runs in the policy's first transaction.
  */
 static void
-rt_drop_partitions(RtRun *run, RtWork *w, Relation rel)
+rt_take_partitions(RtRun *run, RtWork *w, List *parts)
 {
-	List	   *parts = rt_expired_partitions(run, w, rel);
 	ListCell   *lc;
 
 	foreach(lc, parts)
@@ -874,8 +950,9 @@ rt_drop_partitions(RtRun *run, RtWork *w, Relation rel)
 		Oid			part = lfirst_oid(lc);
 		MemoryContext cxt = CurrentMemoryContext;
 		ResourceOwner owner = CurrentResourceOwner;
-		int64		n = 0;
-		bool		dropped = false;
+		int64		n = 0,
+					bytes = 0;
+		bool		taken = false;
 
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(cxt);
@@ -885,13 +962,18 @@ rt_drop_partitions(RtRun *run, RtWork *w, Relation rel)
 			bool		isnull;
 
 			(void) lc_sql_run(LC_TABLE_OWNER, part,
-							  psprintf("SELECT pg_catalog.count(*) FROM %s", name),
+							  psprintf("SELECT pg_catalog.count(*), pg_catalog.pg_relation_size(%u) FROM %s",
+									   part, name),
 							  0, NULL, NULL, NULL, SPI_OK_SELECT, 1);
 			n = DatumGetInt64(lc_result(0, 1, &isnull));
-			(void) lc_sql_run(LC_TABLE_OWNER, part, psprintf("DROP TABLE %s", name),
-							  0, NULL, NULL, NULL, SPI_OK_UTILITY, 0);
+			bytes = DatumGetInt64(lc_result(0, 2, &isnull));
+			if (w->p->action == RT_ARCHIVE)
+				rt_archive_partition(run, w, part, name);
+			else
+				(void) lc_sql_run(LC_TABLE_OWNER, part, psprintf("DROP TABLE %s", name),
+								  0, NULL, NULL, NULL, SPI_OK_UTILITY, 0);
 			rt_subxact_done(cxt, owner);
-			dropped = true;
+			taken = true;
 		}
 		PG_CATCH();
 		{
@@ -902,11 +984,20 @@ rt_drop_partitions(RtRun *run, RtWork *w, Relation rel)
 			FreeErrorData(edata);
 		}
 		PG_END_TRY();
-		if (!dropped)
+		if (!taken)
 			break;
-		w->deleted += n;
 		w->partitions++;
-		rt_record(run, w, n, 0, 0, 0, NULL);
+		if (w->p->action == RT_ARCHIVE)
+		{
+			w->archived += n;
+			w->bytes += bytes;
+			rt_record(run, w, 0, n, 0, bytes, NULL);
+		}
+		else
+		{
+			w->deleted += n;
+			rt_record(run, w, n, 0, 0, 0, NULL);
+		}
 	}
 }
 
@@ -1010,8 +1101,11 @@ rt_run_policy(RtRun *run, RtWork *w)
 				lc_check_table(rel, "a retention policy");
 			if (first)
 			{
-				rt_drop_partitions(run, w, rel);
+				/* DETACH and DROP need the table not open here */
+				List	   *parts = rt_expired_partitions(run, w, rel);
+
 				relation_close(rel, NoLock);
+				rt_take_partitions(run, w, parts);
 				rel = relation_open(w->p->relid, RowExclusiveLock);
 			}
 			more = rt_batch(run, w, rel);
