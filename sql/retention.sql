@@ -360,6 +360,46 @@ SELECT lifecycle.restore_archived('lifecycle.audit_log', '1');
 SELECT lifecycle.drop_retention('lifecycle.audit_log');
 
 --
+-- Found in review: holds compare in the owner column's own type; a policy
+-- may not drop its owner column from under active holds; a preference key
+-- must be unique; a cascading foreign key to a partition stops archiving;
+-- an audited table with a uuid key; cleanup_retention_data() leaves the
+-- caller's transaction settings alone
+--
+CREATE TABLE regress_num (id int PRIMARY KEY, owner numeric, created_at timestamptz NOT NULL);
+CREATE INDEX ON regress_num (created_at);
+INSERT INTO regress_num VALUES (1, 42, now() - interval '1 year'), (2, 43, now() - interval '1 year');
+SELECT lifecycle.set_retention('regress_num', '1 day', owner_column => 'owner');
+SELECT lifecycle.hold_retention('regress_num', '42.0', 'the same owner as 42');
+SELECT owner_value FROM lifecycle.retention_holds WHERE relid = 'regress_num'::regclass;
+SELECT lifecycle.set_retention('regress_num', '2 days');
+SELECT lifecycle.cleanup_retention_data() -> 'public.regress_num' AS removed;
+SELECT id, owner FROM regress_num;
+CREATE TABLE regress_dup_prefs (owner numeric, days int);
+SELECT lifecycle.set_retention('regress_num', '1 day', owner_column => 'owner',
+                               preference_table => 'regress_dup_prefs', preference_key => 'owner',
+                               preference_column => 'days');
+CREATE TABLE regress_pc (id int, at date NOT NULL, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+CREATE TABLE regress_pc_old PARTITION OF regress_pc FOR VALUES FROM ('2000-01-01') TO ('2020-01-01');
+CREATE TABLE regress_pc_kid (id int PRIMARY KEY, pc int, pat date,
+                             FOREIGN KEY (pc, pat) REFERENCES regress_pc_old ON DELETE CASCADE);
+SELECT lifecycle.set_retention('regress_pc', '1 day', timestamp_column => 'at', action => 'archive');
+CREATE TABLE regress_uuid_audited (id uuid PRIMARY KEY, created_at timestamptz NOT NULL);
+CREATE INDEX ON regress_uuid_audited (created_at);
+SELECT lifecycle.enable_audit('regress_uuid_audited');
+INSERT INTO regress_uuid_audited VALUES ('00000000-0000-4000-8000-00000000000b', now() - interval '1 year'),
+                                        ('00000000-0000-4000-8000-00000000000a', now() - interval '1 year');
+SELECT lifecycle.set_retention('regress_uuid_audited', '1 day');
+BEGIN;
+SET LOCAL lock_timeout = '7s';
+SELECT lifecycle.cleanup_retention_data() -> 'public.regress_uuid_audited' AS removed;
+SELECT current_setting('lock_timeout') AS lock_timeout_after;
+COMMIT;
+SELECT old_values->>'first_key' AS first_key, old_values->>'last_key' AS last_key
+  FROM lifecycle.audit_log WHERE table_name = 'regress_uuid_audited' AND op = 'RETENTION';
+SELECT lifecycle.disable_audit('regress_uuid_audited');
+
+--
 -- pg_cron is not installed here: a clear error
 --
 SELECT lifecycle.schedule_retention();
@@ -394,7 +434,8 @@ RESET ROLE;
 SELECT count(*) > 0 AS archived_rows FROM archive.regress_events;
 SET client_min_messages = warning;
 DROP TABLE regress_files, regress_folders, regress_intercepted, regress_events, regress_prefs, regress_audited,
-           regress_metrics, regress_metrics_a, regress_readings,
+           regress_metrics, regress_metrics_a, regress_readings, regress_num, regress_dup_prefs,
+           regress_pc_kid, regress_pc, regress_uuid_audited,
            regress_nokey, regress_cascaded, regress_cascading, regress_has_archived_at,
            regress_parted, regress_sticky CASCADE;
 DROP FUNCTION regress_keep();

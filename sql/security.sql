@@ -395,13 +395,35 @@ SELECT lifecycle.set_retention('regress_planted.logs', '3 days', action => 'arch
                                preference_column => 'days');
 CREATE TRIGGER who AFTER INSERT ON regress_planted_archive.logs FOR EACH ROW EXECUTE FUNCTION regress_planted.who();
 SELECT lifecycle.hold_retention('regress_planted.logs', 'D0000000-0000-4000-8000-00000000000D', 'held');
+-- its trigger tries to change the session of whoever runs retention
+CREATE FUNCTION regress_planted.meddle() RETURNS trigger LANGUAGE plpgsql AS
+    $$ BEGIN
+        PERFORM pg_catalog.set_config('search_path', 'regress_planted, pg_catalog', false);
+        PERFORM pg_catalog.set_config('work_mem', '77kB', false);
+        RETURN OLD;
+    END $$;
+CREATE TRIGGER meddle BEFORE DELETE ON regress_planted.logs FOR EACH ROW EXECUTE FUNCTION regress_planted.meddle();
+-- an owner column of its own type, with a cast to text of its own: a
+-- reader counting what is waiting must not run it
+CREATE TYPE regress_planted.tier AS ENUM ('free', 'pro');
+CREATE FUNCTION regress_planted.tier_text(regress_planted.tier) RETURNS text LANGUAGE plpgsql AS
+    $$ BEGIN PERFORM regress_planted.note('tier cast'); RETURN $1::text; END $$;
+CREATE CAST (regress_planted.tier AS text) WITH FUNCTION regress_planted.tier_text(regress_planted.tier);
+CREATE TABLE regress_planted.tiered (id int PRIMARY KEY, tier regress_planted.tier, created_at timestamptz NOT NULL);
+CREATE INDEX ON regress_planted.tiered (created_at);
+INSERT INTO regress_planted.tiered VALUES (1, 'pro', pg_catalog.now() - interval '1 year');
+SELECT lifecycle.set_retention('regress_planted.tiered', '1 day', owner_column => 'tier', enabled => false);
 -- what it may not do: another's or the extension's schema for its archive,
 -- a new schema (it may not create one), the table's own schema, a
 -- preference table it may not read, the victim's table and archive
-SELECT lifecycle.set_retention('regress_planted.logs', '3 days', action => 'archive', archive_schema => 'regress_app');
-SELECT lifecycle.set_retention('regress_planted.logs', '3 days', action => 'archive', archive_schema => 'regress_new');
-SELECT lifecycle.set_retention('regress_planted.logs', '3 days', action => 'archive', archive_schema => 'regress_planted');
-SELECT lifecycle.set_retention('regress_planted.logs', '3 days', action => 'archive', archive_schema => 'lifecycle');
+SELECT lifecycle.set_retention('regress_planted.logs', '3 days', action => 'archive', archive_schema => 'regress_app',
+                               owner_column => 'acct');
+SELECT lifecycle.set_retention('regress_planted.logs', '3 days', action => 'archive', archive_schema => 'regress_new',
+                               owner_column => 'acct');
+SELECT lifecycle.set_retention('regress_planted.logs', '3 days', action => 'archive', archive_schema => 'regress_planted',
+                               owner_column => 'acct');
+SELECT lifecycle.set_retention('regress_planted.logs', '3 days', action => 'archive', archive_schema => 'lifecycle',
+                               owner_column => 'acct');
 SELECT lifecycle.set_retention('regress_planted.logs', '3 days', owner_column => 'acct',
                                preference_table => 'regress_app.secret_prefs', preference_key => 'account_id',
                                preference_column => 'days');
@@ -442,6 +464,8 @@ SET search_path = regress_planted, pg_catalog, public;
 CALL lifecycle.run_retention();
 SELECT lifecycle.cleanup_retention_data();
 SELECT table_name::text, last_status, rows_waiting FROM lifecycle.retention_overview ORDER BY 1;
+-- the owner's trigger changed nothing of this session
+SELECT pg_catalog.current_setting('search_path') AS search_path, pg_catalog.current_setting('work_mem') AS work_mem;
 RESET search_path;
 SELECT relid::text, status, rows_archived, rows_skipped, error FROM lifecycle.retention_runs ORDER BY run_id, 1;
 SELECT acct, count(*) FROM regress_planted.logs GROUP BY 1 ORDER BY 1;

@@ -854,9 +854,12 @@ au_record_retention(AuTable *t, TriggerData *td, Oid runner, int64 nrows)
 		if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
 			elog(ERROR, "could not register the transition tables");
 		/* the key type's own ordering and output, as the table's owner */
+		/* ORDER BY, not min()/max(): every key type sorts, not every one has them (uuid) */
 		(void) lc_sql_run(LC_TABLE_OWNER, RelationGetRelid(td->tg_relation),
-						  psprintf("SELECT pg_catalog.min(o.%s)::pg_catalog.text, pg_catalog.max(o.%s)::pg_catalog.text"
-								   " FROM " AU_OLD_TABLE " o", quote_identifier(key), quote_identifier(key)),
+						  psprintf("SELECT (SELECT o.%s::pg_catalog.text FROM " AU_OLD_TABLE " o ORDER BY o.%s LIMIT 1),"
+								   " (SELECT o.%s::pg_catalog.text FROM " AU_OLD_TABLE " o ORDER BY o.%s DESC LIMIT 1)",
+								   quote_identifier(key), quote_identifier(key),
+								   quote_identifier(key), quote_identifier(key)),
 						  0, NULL, NULL, NULL, SPI_OK_SELECT, 1);
 		appendStringInfoString(&doc, ", \"key\": ");
 		escape_json(&doc, key);

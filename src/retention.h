@@ -35,6 +35,7 @@ typedef enum RtAction
 typedef struct RtPolicy
 {
 	Oid			relid;
+	char	   *name;			/* the table's name when the policy was read */
 	Interval	keep;
 	char	   *ts_column;
 	RtAction	action;

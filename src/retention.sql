@@ -201,7 +201,7 @@ REVOKE ALL ON FUNCTION lifecycle.schedule_retention(text), lifecycle.unschedule_
 
 DO $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'service_role') THEN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'service_role') THEN
         GRANT SELECT ON lifecycle.retention_policies, lifecycle.retention_runs, lifecycle.retention_holds,
                         lifecycle.retention_overview, lifecycle.archive_statistics
             TO service_role;

@@ -24,6 +24,7 @@
 #include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_constraint.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
@@ -92,6 +93,7 @@ rt_policies(Oid only)
 #define RT_COL(k) SPI_getbinval(tup, desc, (k), &isnull)
 #define RT_STR(k) ((s = SPI_getvalue(tup, desc, (k))) ? pstrdup(s) : NULL)
 		p->relid = DatumGetObjectId(RT_COL(1));
+		p->name = RT_STR(1);
 		p->keep = *DatumGetIntervalP(RT_COL(2));
 		p->ts_column = RT_STR(3);
 		p->action = rt_action(RT_STR(4));
@@ -136,6 +138,26 @@ rt_column_type(Relation rel, const char *column, const char *what, const char *h
 	return TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid;
 }
 
+/* Has rel a unique index (or primary key) on exactly this one column? */
+static bool
+rt_unique_column(Relation rel, AttrNumber attnum)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+
+		if (idx->rd_index->indisunique && idx->rd_index->indnkeyatts == 1 &&
+			idx->rd_index->indkey.values[0] == attnum && RelationGetIndexPredicate(idx) == NIL)
+			found = true;
+		index_close(idx, AccessShareLock);
+	}
+	return found;
+}
+
 /* Foreign keys whose ON DELETE would change other tables' rows. */
 static char *
 rt_cascading_fk(Oid relid)
@@ -144,12 +166,14 @@ rt_cascading_fk(Oid relid)
 	SysScanDesc scan = systable_beginscan(conrel, InvalidOid, false, NULL, 0, NULL);
 	HeapTuple	tup;
 	char	   *found = NULL;
+	/* the table and its partitions: a foreign key may point at one partition */
+	List	   *tree = find_all_inheritors(relid, NoLock, NULL);
 
 	while (found == NULL && HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
 
-		if (con->contype == CONSTRAINT_FOREIGN && con->confrelid == relid &&
+		if (con->contype == CONSTRAINT_FOREIGN && list_member_oid(tree, con->confrelid) &&
 			(con->confdeltype == FKCONSTR_ACTION_CASCADE ||
 			 con->confdeltype == FKCONSTR_ACTION_SETNULL ||
 			 con->confdeltype == FKCONSTR_ACTION_SETDEFAULT))
@@ -262,6 +286,13 @@ rt_check_policy(const RtPolicy *p, Relation rel)
 								p->pref_key, format_type_be(ktype), p->owner_column,
 								format_type_be(otype)),
 						 errhint("Each row's owner is looked up in the preference table by this key; the types must match.")));
+			if (!rt_unique_column(pref, lc_attnum(pref, p->pref_key)))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+						 errmsg("preference_key \"%s\" of table \"%s\" is not unique",
+								p->pref_key, RelationGetRelationName(pref)),
+						 errdetail("Each owner must have one preference: two would make which one applies a matter of chance."),
+						 errhint("Make it the primary key, or add a unique index on it.")));
 			if (ctype != INT2OID && ctype != INT4OID && ctype != INT8OID)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -378,6 +409,33 @@ rt_table_arg(FunctionCallInfo fcinfo, const char *hint)
 	return PG_GETARG_OID(0);
 }
 
+/* A policy may not change its owner column under holds: they would stop holding. */
+static void
+rt_check_holds_kept(const RtPolicy *p)
+{
+	List	   *old = rt_policies(p->relid);
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(p->relid)};
+	const char *was;
+
+	if (old == NIL)
+		return;
+	was = ((RtPolicy *) linitial(old))->owner_column;
+	if ((was == NULL && p->owner_column == NULL) ||
+		(was && p->owner_column && strcmp(was, p->owner_column) == 0))
+		return;
+	if (lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
+				   "SELECT 1 FROM " LIFECYCLE_SCHEMA ".retention_holds h WHERE h.relid OPERATOR(pg_catalog.=) $1"
+				   " AND (h.held_until IS NULL OR h.held_until OPERATOR(pg_catalog.>) pg_catalog.now())",
+				   1, types, values, NULL, SPI_OK_SELECT, 1) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the retention policy of table \"%s\" has legal holds on owner_column \"%s\"",
+						get_rel_name(p->relid), was ? was : ""),
+				 errdetail("Another owner column would make the holds hold nothing."),
+				 errhint("Pass owner_column => '%s', or release the holds first.", was ? was : "")));
+}
+
 PG_FUNCTION_INFO_V1(set_retention);
 Datum
 set_retention(PG_FUNCTION_ARGS)
@@ -424,6 +482,7 @@ set_retention(PG_FUNCTION_ARGS)
 	rt_check_policy(&p, rel);
 	rt_suggest_index(&p, rel);
 	lc_enter();
+	rt_check_holds_kept(&p);
 	if (p.action == RT_ARCHIVE)
 		(void) rt_archive_prepare(&p, rel, NULL);
 	values[0] = ObjectIdGetDatum(p.relid);

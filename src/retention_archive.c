@@ -298,6 +298,17 @@ rt_restore(Oid relid, const char *key, int nargs, Oid *types, Datum *values)
 				 errmsg("archived rows of the audit log cannot be restored"),
 				 errdetail("The audit log and its archive are append-only."),
 				 errhint("Read them where they are, in the archive table.")));
+	/* no lock on a table the caller may not write: it could make others queue */
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+	{
+		char	   *name = get_rel_name(relid);
+
+		if (name == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("relation with OID %u does not exist", relid)));
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, name);
+	}
 	rel = relation_open(relid, RowExclusiveLock);
 	lc_check_table(rel, "restore_archived");
 	lc_enter();
@@ -328,8 +339,10 @@ rt_restore(Oid relid, const char *key, int nargs, Oid *types, Datum *values)
 	arel = relation_open(arch, RowExclusiveLock);
 	/* (tableoid, ctid): partitions moved whole are the archive's inheritance children */
 	where = key ?
-		psprintf("(x.tableoid, x.ctid) IN (SELECT y.tableoid, y.ctid FROM %s y WHERE y.%s OPERATOR(pg_catalog.=) $1"
-				 " ORDER BY y." RT_ARCHIVED_AT " DESC LIMIT 1)", lc_qualified_name(arel), key) :
+		psprintf("EXISTS (SELECT 1 FROM (SELECT y.tableoid AS o, y.ctid AS t FROM %s y"
+				 " WHERE y.%s OPERATOR(pg_catalog.=) $1 ORDER BY y." RT_ARCHIVED_AT " DESC LIMIT 1) l"
+				 " WHERE l.o OPERATOR(pg_catalog.=) x.tableoid AND l.t OPERATOR(pg_catalog.=) x.ctid)",
+				 lc_qualified_name(arel), key) :
 		"x." RT_ARCHIVED_AT " OPERATOR(pg_catalog.>=) $1 AND x." RT_ARCHIVED_AT " OPERATOR(pg_catalog.<) $2";
 	cols = rt_restore_columns(rel, arel, NULL);
 	acols = rt_restore_columns(rel, arel, "a");
@@ -363,6 +376,16 @@ restore_archived_row(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		lc_null_argument("record_id", "Pass the primary key of the archived row.");
 	relid = PG_GETARG_OID(0);
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+	{
+		char	   *name = get_rel_name(relid);
+
+		if (name == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("relation with OID %u does not exist", relid)));
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, name);
+	}
 	rel = relation_open(relid, AccessShareLock);
 	if (lc_primary_key(rel, keys) != 1)
 		ereport(ERROR,

@@ -35,6 +35,7 @@
 #include <math.h>
 
 #include "access/relation.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
@@ -46,6 +47,7 @@
 #include "partitioning/partbounds.h"
 #include "partitioning/partdesc.h"
 #include "storage/itemptr.h"
+#include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -58,6 +60,7 @@
 #include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
+#include "utils/typcache.h"
 
 #include "retention.h"
 
@@ -114,6 +117,53 @@ typedef struct RtWork
 
 /* ---------- the SQL of a policy ---------- */
 
+/* The owner column's type. */
+static Oid
+rt_owner_type(const RtPolicy *p, Relation rel)
+{
+	AttrNumber	a = lc_attnum(rel, p->owner_column);
+
+	if (a == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of table \"%s\" does not exist", p->owner_column,
+						RelationGetRelationName(rel)),
+				 errdetail("It is the retention policy's owner_column.")));
+	return TupleDescAttr(RelationGetDescr(rel), a - 1)->atttypid;
+}
+
+/* The type's own equality (its default btree opclass's), qualified. */
+static const char *
+rt_eq_sql(Oid type)
+{
+	TypeCacheEntry *tc = lookup_type_cache(type, TYPECACHE_EQ_OPR);
+
+	if (!OidIsValid(tc->eq_opr))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("type %s has no equality operator", format_type_be(type)),
+				 errdetail("Legal holds and preferences compare owner values.")));
+	return lc_operator_sql(tc->eq_opr);
+}
+
+/*
+ * Would counting as the caller run code the table's owner chose?  Only
+ * built-in types and operators for the owner column (its input function,
+ * its equality) are evaluated as the caller.
+ */
+static bool
+rt_owner_code_free(const RtPolicy *p, Relation rel)
+{
+	Oid			type;
+	TypeCacheEntry *tc;
+
+	if (p->owner_column == NULL)
+		return true;
+	type = rt_owner_type(p, rel);
+	tc = lookup_type_cache(type, TYPECACHE_EQ_OPR);
+	return type < FirstNormalObjectId && OidIsValid(tc->eq_opr) && tc->eq_opr < FirstNormalObjectId;
+}
+
 /*
  * FROM and WHERE of the rows of p's table (alias c) that have expired: $1
  * the run's start, $2 keep, $3 min_keep, $4 the held owner values (text[]).
@@ -123,12 +173,14 @@ rt_where_sql(const RtPolicy *p, Relation rel)
 {
 	StringInfoData buf;
 	const char *ts = quote_identifier(p->action == RT_PURGE ? LC_DELETED_AT : p->ts_column);
+	Oid			otype = p->owner_column ? rt_owner_type(p, rel) : InvalidOid;
+	const char *eq = OidIsValid(otype) ? rt_eq_sql(otype) : NULL;
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "%s c", lc_qualified_name(rel));
 	if (OidIsValid(p->pref_relid))
-		appendStringInfo(&buf, " LEFT JOIN %s p ON p.%s " RT_EQ " c.%s",
-						 lc_qualified_name_oid(p->pref_relid), quote_identifier(p->pref_key),
+		appendStringInfo(&buf, " LEFT JOIN %s p ON p.%s %s c.%s",
+						 lc_qualified_name_oid(p->pref_relid), quote_identifier(p->pref_key), eq,
 						 quote_identifier(p->owner_column));
 	if (OidIsValid(p->pref_relid))
 		/* the first bound is the one an index on the column can use */
@@ -138,9 +190,11 @@ rt_where_sql(const RtPolicy *p, Relation rel)
 						 ts, ts, quote_identifier(p->pref_column), quote_identifier(p->pref_column));
 	else
 		appendStringInfo(&buf, " WHERE c.%s OPERATOR(pg_catalog.<) ($1 OPERATOR(pg_catalog.-) $2)", ts);
+	/* held owners, compared in the column's own type (42 and 42.0 are one numeric) */
 	if (p->owner_column)
-		appendStringInfo(&buf, " AND (c.%s IS NULL OR NOT c.%s::pg_catalog.text " RT_EQ " ANY ($4))",
-						 quote_identifier(p->owner_column), quote_identifier(p->owner_column));
+		appendStringInfo(&buf, " AND (c.%s IS NULL OR NOT c.%s %s ANY ($4::pg_catalog.text[]::%s[]))",
+						 quote_identifier(p->owner_column), quote_identifier(p->owner_column), eq,
+						 format_type_extended(otype, -1, FORMAT_TYPE_FORCE_QUALIFY));
 	return buf.data;
 }
 
@@ -704,6 +758,9 @@ rt_batch(RtRun *run, RtWork *w, Relation rel)
 		rt_record(run, w, removed, 0, 0, 0, NULL);
 		return false;
 	}
+	/* holds as they are now: one placed during the run counts from the next batch */
+	if (p->owner_column)
+		w->holds = rt_holds(p->relid);
 	values[0] = TimestampTzGetDatum(run->started);
 	values[1] = IntervalPGetDatum(&p->keep);
 	values[2] = IntervalPGetDatum(&p->min_keep);
@@ -829,7 +886,8 @@ rt_expired_partitions(RtRun *run, RtWork *w, Relation rel)
 		key->partattrs[0] != lc_attnum(rel, p->ts_column))
 		return NIL;
 	if (lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
-				   "SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.confrelid OPERATOR(pg_catalog.=) $1"
+				   "SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.confrelid OPERATOR(pg_catalog.=) ANY"
+				   " (SELECT t.relid FROM pg_catalog.pg_partition_tree($1) t)"
 				   " AND c.contype OPERATOR(pg_catalog.=) 'f'"
 				   " UNION ALL SELECT 1 FROM " LIFECYCLE_SCHEMA ".audit_tables a WHERE a.relid OPERATOR(pg_catalog.=) $1"
 				   " UNION ALL SELECT 1 FROM " LIFECYCLE_SCHEMA ".usage_resources u"
@@ -920,10 +978,12 @@ rt_archive_partition(RtRun *run, RtWork *w, Oid part, const char *name)
 	/* the archive's privileges: its owner's alone (the partition may have had others) */
 	values[0] = ObjectIdGetDatum(part);
 	n = lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
-				   "SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
-				   " ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END"
-				   " FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a"
-				   " WHERE c.oid OPERATOR(pg_catalog.=) $1 AND a.grantee OPERATOR(pg_catalog.<>) c.relowner",
+				   "SELECT DISTINCT CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
+				   " ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END"
+				   " FROM pg_catalog.pg_class c, LATERAL (SELECT a.grantee FROM pg_catalog.aclexplode(c.relacl) a"
+				   " UNION SELECT a.grantee FROM pg_catalog.pg_attribute t, pg_catalog.aclexplode(t.attacl) a"
+				   " WHERE t.attrelid OPERATOR(pg_catalog.=) c.oid) g"
+				   " WHERE c.oid OPERATOR(pg_catalog.=) $1 AND g.grantee OPERATOR(pg_catalog.<>) c.relowner",
 				   1, types, values, NULL, SPI_OK_SELECT, 0);
 	cols = NIL;
 	for (i = 0; i < n; i++)
@@ -940,10 +1000,11 @@ rt_archive_partition(RtRun *run, RtWork *w, Oid part, const char *name)
  * lock the application holds (lock_timeout) leaves the rest to the
  * batches.  Runs in the policy's first transaction.
  */
-static void
+static bool
 rt_take_partitions(RtRun *run, RtWork *w, List *parts)
 {
 	ListCell   *lc;
+	bool		any = false;
 
 	foreach(lc, parts)
 	{
@@ -961,6 +1022,9 @@ rt_take_partitions(RtRun *run, RtWork *w, List *parts)
 			char	   *name = lc_qualified_name_oid(part);
 			bool		isnull;
 
+			/* no row may come in between the count and the move */
+			(void) lc_sql_run(LC_TABLE_OWNER, part, psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", name),
+							  0, NULL, NULL, NULL, SPI_OK_UTILITY, 0);
 			(void) lc_sql_run(LC_TABLE_OWNER, part,
 							  psprintf("SELECT pg_catalog.count(*), pg_catalog.pg_relation_size(%u) FROM %s",
 									   part, name),
@@ -986,6 +1050,7 @@ rt_take_partitions(RtRun *run, RtWork *w, List *parts)
 		PG_END_TRY();
 		if (!taken)
 			break;
+		any = true;
 		w->partitions++;
 		if (w->p->action == RT_ARCHIVE)
 		{
@@ -999,6 +1064,7 @@ rt_take_partitions(RtRun *run, RtWork *w, List *parts)
 			rt_record(run, w, n, 0, 0, 0, NULL);
 		}
 	}
+	return any;
 }
 
 /* ---------- one policy ---------- */
@@ -1026,6 +1092,15 @@ rt_prepare(RtRun *run, RtWork *w)
 	w->holds = rt_holds(w->p->relid);
 	w->ts_type = TupleDescAttr(RelationGetDescr(rel),
 							   lc_attnum(rel, w->p->action == RT_PURGE ? LC_DELETED_AT : w->p->ts_column) - 1)->atttypid;
+	if (w->p->owner_column == NULL &&
+		ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(w->holds)), ARR_DIMS(DatumGetArrayTypeP(w->holds))) > 0 &&
+		w->p->action != RT_PURGE)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has legal holds, and its policy has no owner_column",
+						RelationGetRelationName(rel)),
+				 errdetail("Without the owner column the held rows cannot be told apart; nothing was removed."),
+				 errhint("Set the policy again with the owner_column, or release the holds.")));
 	if (w->p->action == RT_PURGE &&
 		ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(w->holds)), ARR_DIMS(DatumGetArrayTypeP(w->holds))) > 0)
 		ereport(ERROR,
@@ -1051,13 +1126,30 @@ rt_prepare(RtRun *run, RtWork *w)
 	return rel;
 }
 
-static void
-rt_set_lock_timeout(void)
+/*
+ * The batch's settings, in a GUC level of its own that the caller undoes
+ * (rt_batch_settings_end): a short lock_timeout; when each batch is its own
+ * transaction, deferred constraints checked at the batch's end too (a
+ * failure then is the batch's, not a failed commit).  In the caller's
+ * transaction (cleanup_retention_data) its constraint settings are its own.
+ */
+static int
+rt_batch_settings(RtRun *run)
 {
+	int			nest = NewGUCNestLevel();
+
 	(void) set_config_option("lock_timeout", RT_LOCK_TIMEOUT, PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
-	(void) lc_sql_run(LC_CALLER, InvalidOid, "SET CONSTRAINTS ALL IMMEDIATE", 0, NULL, NULL, NULL,
-					  SPI_OK_UTILITY, 0);
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (run->commits)
+		(void) lc_sql_run(LC_CALLER, InvalidOid, "SET CONSTRAINTS ALL IMMEDIATE", 0, NULL, NULL, NULL,
+						  SPI_OK_UTILITY, 0);
+	return nest;
+}
+
+static void
+rt_batch_settings_end(int nest)
+{
+	AtEOXact_GUC(false, nest);
 }
 
 /*
@@ -1071,6 +1163,7 @@ rt_run_policy(RtRun *run, RtWork *w)
 											  ALLOCSET_DEFAULT_SIZES);
 	bool		more = true;
 	bool		first = true;
+	RtWork		saved;
 
 	w->skip_oids = MemoryContextAlloc(run->cxt, sizeof(Oid) * RT_MAX_SKIPPED);
 	w->skip_tids = MemoryContextAlloc(run->cxt, sizeof(ItemPointerData) * RT_MAX_SKIPPED);
@@ -1086,6 +1179,7 @@ rt_run_policy(RtRun *run, RtWork *w)
 			run->out_of_time = true;
 			break;
 		}
+		saved = *w;				/* a batch that fails leaves no count behind */
 		MemoryContextReset(cxt);
 		MemoryContextSwitchTo(cxt);
 		BeginInternalSubTransaction(NULL);
@@ -1094,8 +1188,10 @@ rt_run_policy(RtRun *run, RtWork *w)
 		{
 			Relation	rel;
 
+			int			nest;
+
 			lc_enter();
-			rt_set_lock_timeout();
+			nest = rt_batch_settings(run);
 			rel = first ? rt_prepare(run, w) : relation_open(w->p->relid, RowExclusiveLock);
 			if (!first)
 				lc_check_table(rel, "a retention policy");
@@ -1105,11 +1201,19 @@ rt_run_policy(RtRun *run, RtWork *w)
 				List	   *parts = rt_expired_partitions(run, w, rel);
 
 				relation_close(rel, NoLock);
-				rt_take_partitions(run, w, parts);
-				rel = relation_open(w->p->relid, RowExclusiveLock);
+				rel = NULL;
+				/* partitions taken whole are a transaction of their own */
+				if (rt_take_partitions(run, w, parts))
+					more = true;
+				else
+					rel = relation_open(w->p->relid, RowExclusiveLock);
 			}
-			more = rt_batch(run, w, rel);
-			relation_close(rel, NoLock);
+			if (rel)
+			{
+				more = rt_batch(run, w, rel);
+				relation_close(rel, NoLock);
+			}
+			rt_batch_settings_end(nest);
 			lc_leave();
 			rt_subxact_done(cxt, owner);
 		}
@@ -1120,6 +1224,15 @@ rt_run_policy(RtRun *run, RtWork *w)
 			/* a cancel or statement_timeout stops the run, not just the policy */
 			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 				ReThrowError(edata);
+			run->batches -= w->batches - saved.batches;
+			w->deleted = saved.deleted;
+			w->archived = saved.archived;
+			w->bytes = saved.bytes;
+			w->batches = saved.batches;
+			w->partitions = saved.partitions;
+			w->nskipped = saved.nskipped;
+			w->from = saved.from;
+			w->from_set = saved.from_set;
 			w->status = "failed";
 			w->error = MemoryContextStrdup(run->cxt, edata->message);
 			FreeErrorData(edata);
@@ -1146,7 +1259,7 @@ rt_run_policy(RtRun *run, RtWork *w)
 		ereport(WARNING,
 				(errcode(ERRCODE_WARNING),
 				 errmsg("retention policy of table %s failed: %s",
-						lc_qualified_name_oid(w->p->relid), w->error),
+						w->qualname ? w->qualname : w->p->name, w->error),
 				 errdetail("Its batches before the error were kept; the other policies ran."),
 				 errhint("See lifecycle.retention_runs (run " INT64_FORMAT ").", run->run_id)));
 	}
@@ -1157,7 +1270,7 @@ rt_run_policy(RtRun *run, RtWork *w)
 	run->skipped += w->nskipped;
 	if (run->nremoved++ > 0)
 		appendStringInfoString(&run->removed, ", ");
-	escape_json(&run->removed, w->qualname ? w->qualname : lc_qualified_name_oid(w->p->relid));
+	escape_json(&run->removed, w->qualname ? w->qualname : w->p->name);
 	appendStringInfo(&run->removed, ": " INT64_FORMAT, w->deleted + w->archived);
 }
 
@@ -1221,21 +1334,34 @@ rt_finish(RtRun *run)
 						  run->run_id, status, run->deleted, run->archived, run->skipped));
 }
 
+/*
+ * One run at a time per database: an advisory lock tag that no SQL
+ * function can take (pg_advisory_* use the fourth field 1 and 2), held for
+ * the session across the run's commits, or to the end of the caller's
+ * transaction.
+ */
+static void
+rt_lock_tag(LOCKTAG *tag)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, RT_LOCK_KEY1, RT_LOCK_KEY2, 7);
+}
+
 static bool
 rt_try_lock(bool session)
 {
-	return DatumGetBool(session ?
-						DirectFunctionCall2(pg_try_advisory_lock_int4, Int32GetDatum(RT_LOCK_KEY1),
-											Int32GetDatum(RT_LOCK_KEY2)) :
-						DirectFunctionCall2(pg_try_advisory_xact_lock_int4, Int32GetDatum(RT_LOCK_KEY1),
-											Int32GetDatum(RT_LOCK_KEY2)));
+	LOCKTAG		tag;
+
+	rt_lock_tag(&tag);
+	return LockAcquire(&tag, ExclusiveLock, session, true) != LOCKACQUIRE_NOT_AVAIL;
 }
 
 static void
 rt_unlock(void)
 {
-	(void) DirectFunctionCall2(pg_advisory_unlock_int4, Int32GetDatum(RT_LOCK_KEY1),
-							   Int32GetDatum(RT_LOCK_KEY2));
+	LOCKTAG		tag;
+
+	rt_lock_tag(&tag);
+	(void) LockRelease(&tag, ExclusiveLock, true);
 }
 
 /* The run: the policies (only's, or every enabled one), then rt_finish. */
@@ -1244,7 +1370,7 @@ rt_run(RtRun *run, Oid only)
 {
 	List	   *policies;
 	ListCell   *lc;
-	bool		locked;
+	volatile bool locked = false;
 	Oid			types[1] = {OIDOID};
 
 	run->removed.data = NULL;
@@ -1268,65 +1394,65 @@ rt_run(RtRun *run, Oid only)
 
 		run->run_id = DatumGetInt64(lc_result(0, 1, &isnull));
 	}
-	locked = rt_try_lock(run->commits);
-	if (locked)
-		/* runs that were stopped (a crash, a cancel) before they could say so */
-		(void) lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
-						  "UPDATE " LIFECYCLE_SCHEMA ".retention_runs r SET status = 'failed',"
-						  " finished_at = pg_catalog.now(), error = 'the run was interrupted'"
-						  " WHERE r.status OPERATOR(pg_catalog.=) 'running'",
-						  0, NULL, NULL, NULL, SPI_OK_UPDATE, 0);
-	foreach(lc, policies)
-	{
-		RtWork	   *w = palloc0(sizeof(RtWork));
-
-		w->p = lfirst(lc);
-		lfirst(lc) = w;
-		if (w->p->enabled)
-			rt_record_start(run, w, locked ? "running" : "skipped");
-	}
-	lc_leave();
-	if (!locked)
-	{
-		ereport(NOTICE,
-				(errmsg("another retention run is in progress; this one is skipped")));
-		appendStringInfoChar(&run->removed, '}');
-		return;
-	}
+	/* from the lock on, an error or a cancel releases it (a session lock outlives the CALL) */
 	PG_TRY();
 	{
-		if (run->commits)
-		{
-			lc_procedure_commit();
-			MemoryContextSwitchTo(run->cxt);
-		}
+		locked = rt_try_lock(run->commits);
+		if (locked)
+			/* runs that were stopped (a crash, a cancel) before they could say so */
+			(void) lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
+							  "UPDATE " LIFECYCLE_SCHEMA ".retention_runs r SET status = 'failed',"
+							  " finished_at = pg_catalog.now(), error = 'the run was interrupted'"
+							  " WHERE r.status OPERATOR(pg_catalog.=) 'running'",
+							  0, NULL, NULL, NULL, SPI_OK_UPDATE, 0);
 		foreach(lc, policies)
 		{
-			RtWork	   *w = lfirst(lc);
+			RtWork	   *w = palloc0(sizeof(RtWork));
 
-			if (!w->p->enabled)
-				continue;
-			if (run->out_of_time)
-			{
-				w->status = "partial";
-				run->partial++;
-				lc_enter();
-				rt_record(run, w, 0, 0, 0, 0, "partial");
-				lc_leave();
-				continue;
-			}
-			rt_run_policy(run, w);
+			w->p = lfirst(lc);
+			lfirst(lc) = w;
+			if (w->p->enabled)
+				rt_record_start(run, w, locked ? "running" : "skipped");
+		}
+		lc_leave();
+		if (!locked)
+			ereport(NOTICE,
+					(errmsg("another retention run is in progress; this one is skipped")));
+		else
+		{
 			if (run->commits)
 			{
 				lc_procedure_commit();
 				MemoryContextSwitchTo(run->cxt);
 			}
+			foreach(lc, policies)
+			{
+				RtWork	   *w = lfirst(lc);
+
+				if (!w->p->enabled)
+					continue;
+				if (run->out_of_time)
+				{
+					w->status = "partial";
+					run->partial++;
+					lc_enter();
+					rt_record(run, w, 0, 0, 0, 0, "partial");
+					lc_leave();
+					continue;
+				}
+				rt_run_policy(run, w);
+				if (run->commits)
+				{
+					lc_procedure_commit();
+					MemoryContextSwitchTo(run->cxt);
+				}
+			}
+			rt_finish(run);
 		}
-		rt_finish(run);
 	}
 	PG_FINALLY();
 	{
-		if (run->commits)
+		if (locked && run->commits)
 			rt_unlock();
 	}
 	PG_END_TRY();
@@ -1427,6 +1553,13 @@ retention_waiting(PG_FUNCTION_ARGS)
 	if (OidIsValid(p->pref_relid))
 		lc_check_still_table(p->pref_relid, "the retention policy's preference table");
 	rel = relation_open(relid, AccessShareLock);
+	if (!rt_owner_code_free(p, rel))
+	{
+		/* its owner column's type or equality is user code: not run as the reader */
+		relation_close(rel, AccessShareLock);
+		lc_leave();
+		PG_RETURN_NULL();
+	}
 	values[0] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	values[1] = IntervalPGetDatum(&p->keep);
 	values[2] = IntervalPGetDatum(&p->min_keep);

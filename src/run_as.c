@@ -309,18 +309,26 @@ lc_become(LcRole role, Oid relid, LcSave *save)
 		user = lc_table_owner(relid);
 		path = lc_owner_search_path(user);
 	}
+	/*
+	 * Always a GUC level of its own, undone afterwards: what the statement
+	 * or code it runs (an owner's triggers) sets, even with a plain SET,
+	 * does not outlive it in the caller's session.
+	 */
+	save->guc_nest = NewGUCNestLevel();
 	if (strcmp(namespace_search_path, path) != 0)
-	{
-		save->guc_nest = NewGUCNestLevel();
 		(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
-	}
 	if (role == LC_CALLER_PINNED)
 		return;
-	/* the extension's owner runs no user code: a restricted operation */
+	/*
+	 * A restricted operation, as REFRESH MATERIALIZED VIEW runs a view's
+	 * owner's code: the extension's owner runs no user code at all, and a
+	 * table's owner's triggers may not change the session they run in
+	 * (SET ROLE, temporary objects, cursors that outlive the statement).
+	 */
 	SetUserIdAndSecContext(user, save->sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   (role == LC_EXTENSION_OWNER ? SECURITY_RESTRICTED_OPERATION :
-							SECURITY_NOFORCE_RLS));
+						   SECURITY_RESTRICTED_OPERATION |
+						   (role == LC_TABLE_OWNER ? SECURITY_NOFORCE_RLS : 0));
 }
 
 static void
@@ -328,7 +336,7 @@ lc_unbecome(LcSave *save)
 {
 	SetUserIdAndSecContext(save->userid, save->sec_context);
 	if (save->guc_nest > 0)
-		AtEOXact_GUC(true, save->guc_nest);
+		AtEOXact_GUC(false, save->guc_nest);
 }
 
 /*
