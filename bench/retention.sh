@@ -23,7 +23,8 @@
 #              nothing else runs, beside a busy shell loop (not the
 #              database: on a 2-core VM a busy neighbour core by itself
 #              speeds up single-client pgbench), and while a run of the
-#              archive policy works through the expired rows
+#              archive policy works through the expired rows, and while
+#              the hand-written archive statement moves the same rows
 #   partition  dropping an expired partition of RT_ROWS rows from a table
 #              range-partitioned by month on occurred_at:
 #              baseline   DROP TABLE of the partition, by hand
@@ -164,9 +165,12 @@ SQL
 
 # pgbench inserts into the archive policy's table, without and during a run.
 rt_pgbench() {
-    local round script=$BENCH_WORK/rt_insert.sql tps runner
+    local round script=$BENCH_WORK/rt_insert.sql script_hw=$BENCH_WORK/rt_insert_hw.sql tps runner
     cat >"$script" <<'SQL'
 INSERT INTO rt_archive_lifecycle VALUES (nextval('rt_pgb_id'), '00000000-0000-4000-8000-000000000001', now(), 'view', '{}');
+SQL
+    cat >"$script_hw" <<'SQL'
+INSERT INTO rt_archive_baseline VALUES (nextval('rt_pgb_id'), '00000000-0000-4000-8000-000000000001', now(), 'view', '{}');
 SQL
     for ((round = 1; round <= RT_PGB_ROUNDS; round++)); do
         lc_log "retention pgbench: round $round of $RT_PGB_ROUNDS (${RT_PGB_SECONDS}s without, then during a run)"
@@ -192,6 +196,15 @@ SQL
         fi
         wait "$runner" || lc_die "retention: the run beside pgbench failed"
         bench_record retention pgbench during_run "$round" tps "$tps"
+        # the same rows moved by the one hand-written statement instead
+        rt_reset rt_archive_baseline
+        bench_psql -q -c "WITH d AS (DELETE FROM rt_archive_baseline WHERE occurred_at < now() - interval '30 days' RETURNING *)
+                          INSERT INTO rt_archive_baseline_arch SELECT d.*, now(), 0 FROM d" &
+        runner=$!
+        sleep 0.2
+        tps=$(bench_pgbench "$script_hw" "$RT_PGB_SECONDS" 1)
+        wait "$runner" || lc_die "retention: the hand-written statement beside pgbench failed"
+        bench_record retention pgbench during_handwritten "$round" tps "$tps"
     done
 }
 
@@ -284,9 +297,10 @@ bench_retention() {
         "$(awk -v m="$RT_MAX_BATCH" 'BEGIN { printf "%.3f", m / 1000 }')" '<=' 1.0
     bench_report retention pgbench \
         "single-row INSERTs into the table, pgbench -c 1 -T $RT_PGB_SECONDS, alone, beside a busy non-database loop, and during an archive run" \
-        alone alone beside_busy during_run
+        alone alone beside_busy during_run during_handwritten
     bench_check "insert throughput during a run vs without" \
         "$(bench_ratio retention pgbench during_run alone)" '>=' 0.80
+    bench_note "insert throughput during a run vs during the hand-written archive statement moving the same rows: $(bench_ratio retention pgbench during_run during_handwritten)x"
     bench_note "insert throughput during a run vs beside a busy loop that is not the database (the fair comparison on this 2-core VM): $(bench_ratio retention pgbench during_run beside_busy)x"
     bench_report retention partition \
         "dropping an expired partition of $RT_ROWS rows (by hand, pg_partman run_maintenance, run_retention)" \

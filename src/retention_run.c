@@ -290,6 +290,49 @@ rt_subxact_done(MemoryContext cxt, ResourceOwner owner)
 
 /* ---------- one batch ---------- */
 
+/* What the other features see of the statement that removes the batch's rows. */
+static void
+rt_batch_marker(RtRun *run, RtWork *w, LcRetentionBatch *batch)
+{
+	batch->relid = w->p->relid;
+	batch->run_id = run->run_id;
+	batch->action = rt_action_label(w->p->action);
+	batch->archive = w->archive;
+}
+
+/* A batch done: its counts, in memory and in its retention_runs row. */
+static void
+rt_count_batch(RtRun *run, RtWork *w, int64 removed, int64 skipped, int64 bytes)
+{
+	w->batches++;
+	run->batches++;
+	if (w->p->action == RT_ARCHIVE)
+	{
+		w->archived += removed;
+		w->bytes += bytes;
+		rt_record(run, w, 0, removed, skipped, bytes, NULL);
+	}
+	else
+	{
+		w->deleted += removed;
+		rt_record(run, w, removed, 0, skipped, 0, NULL);
+	}
+}
+
+/*
+ * Errors of a one-statement batch that mean "do it the careful way": a
+ * lock met, a row that children still reference, a row changed under it.
+ */
+static bool
+rt_careful_instead(ErrorData *edata)
+{
+	return edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+		edata->sqlerrcode == ERRCODE_FOREIGN_KEY_VIOLATION ||
+		edata->sqlerrcode == ERRCODE_RESTRICT_VIOLATION ||
+		edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE;
+}
+
+
 /*
  * Remove the rows at tids[0..n) of partition (or table) part; rows that
  * children still reference are found by halving and skipped.
@@ -312,10 +355,7 @@ rt_remove(RtRun *run, RtWork *w, Oid part, ItemPointerData *tids, int n, int64 *
 												TYPALIGN_SHORT));
 	values[1] = Int64GetDatum(run->run_id);
 	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
-	batch.relid = w->p->relid;
-	batch.run_id = run->run_id;
-	batch.action = rt_action_label(w->p->action);
-	batch.archive = w->archive;
+	rt_batch_marker(run, w, &batch);
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
@@ -491,10 +531,7 @@ rt_fast_batch(RtRun *run, RtWork *w, Relation rel, Oid *types, Datum *values, in
 		types[8] = TIDARRAYOID;
 	types[9] = INT8OID;
 	values[9] = Int64GetDatum(run->run_id);
-	batch.relid = p->relid;
-	batch.run_id = run->run_id;
-	batch.action = rt_action_label(p->action);
-	batch.archive = w->archive;
+	rt_batch_marker(run, w, &batch);
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
@@ -537,10 +574,7 @@ rt_fast_batch(RtRun *run, RtWork *w, Relation rel, Oid *types, Datum *values, in
 
 		lc_retention_batch = NULL;
 		edata = rt_subxact_failed(cxt, owner);
-		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE &&
-			edata->sqlerrcode != ERRCODE_FOREIGN_KEY_VIOLATION &&
-			edata->sqlerrcode != ERRCODE_RESTRICT_VIOLATION &&
-			edata->sqlerrcode != ERRCODE_T_R_SERIALIZATION_FAILURE)
+		if (!rt_careful_instead(edata))
 			ReThrowError(edata);
 		FreeErrorData(edata);
 	}
@@ -550,19 +584,7 @@ rt_fast_batch(RtRun *run, RtWork *w, Relation rel, Oid *types, Datum *values, in
 	{
 		w->from = last;
 		w->from_set = true;
-		w->batches++;
-		run->batches++;
-		if (p->action == RT_ARCHIVE)
-		{
-			w->archived += removed;
-			w->bytes += bytes;
-			rt_record(run, w, 0, removed, 0, bytes, NULL);
-		}
-		else
-		{
-			w->deleted += removed;
-			rt_record(run, w, removed, 0, 0, 0, NULL);
-		}
+		rt_count_batch(run, w, removed, 0, bytes);
 	}
 	*n = (int) picked;
 	return done;
@@ -642,10 +664,7 @@ rt_range_batch(RtRun *run, RtWork *w, Oid *types, Datum *values, bool *more)
 	else
 		sql = psprintf("DELETE FROM ONLY %s c WHERE %s AND c.xmax OPERATOR(pg_catalog.=) '0'::pg_catalog.xid",
 					   w->qualname, range);
-	batch.relid = p->relid;
-	batch.run_id = run->run_id;
-	batch.action = rt_action_label(p->action);
-	batch.archive = w->archive;
+	rt_batch_marker(run, w, &batch);
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
@@ -674,10 +693,7 @@ rt_range_batch(RtRun *run, RtWork *w, Oid *types, Datum *values, bool *more)
 
 		lc_retention_batch = NULL;
 		edata = rt_subxact_failed(cxt, owner);
-		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE &&
-			edata->sqlerrcode != ERRCODE_FOREIGN_KEY_VIOLATION &&
-			edata->sqlerrcode != ERRCODE_RESTRICT_VIOLATION &&
-			edata->sqlerrcode != ERRCODE_T_R_SERIALIZATION_FAILURE)
+		if (!rt_careful_instead(edata))
 			ReThrowError(edata);
 		FreeErrorData(edata);
 	}
@@ -686,19 +702,7 @@ rt_range_batch(RtRun *run, RtWork *w, Oid *types, Datum *values, bool *more)
 		return 0;
 	if (removed > 0)
 	{
-		w->batches++;
-		run->batches++;
-		if (p->action == RT_ARCHIVE)
-		{
-			w->archived += removed;
-			w->bytes += bytes;
-			rt_record(run, w, 0, removed, 0, bytes, NULL);
-		}
-		else
-		{
-			w->deleted += removed;
-			rt_record(run, w, removed, 0, 0, 0, NULL);
-		}
+		rt_count_batch(run, w, removed, 0, bytes);
 	}
 	if (removed < expected)
 	{
@@ -829,8 +833,6 @@ rt_batch(RtRun *run, RtWork *w, Relation rel)
 		removed += rt_remove(run, w, cand[from].part, group, to - from, &bytes);
 		from = to;
 	}
-	w->batches++;
-	run->batches++;
 	if (removed + (w->nskipped - skipped_before) < n)
 		/* rows a trigger kept (BEFORE DELETE returning NULL) would come back every batch */
 		ereport(ERROR,
@@ -839,17 +841,7 @@ rt_batch(RtRun *run, RtWork *w, Relation rel)
 						RelationGetRelationName(rel), (int64) n - removed - (w->nskipped - skipped_before), n),
 				 errdetail("A BEFORE DELETE trigger that returns NULL keeps rows in the table; retention would find them again and again."),
 				 errhint("Drop or change the trigger; for soft-deleted rows use action => 'purge_soft_deleted'.")));
-	if (p->action == RT_ARCHIVE)
-	{
-		w->archived += removed;
-		w->bytes += bytes;
-		rt_record(run, w, 0, removed, w->nskipped - skipped_before, bytes, NULL);
-	}
-	else
-	{
-		w->deleted += removed;
-		rt_record(run, w, removed, 0, w->nskipped - skipped_before, 0, NULL);
-	}
+	rt_count_batch(run, w, removed, w->nskipped - skipped_before, bytes);
 	return n == p->batch_size && w->nskipped < RT_MAX_SKIPPED;
 }
 
