@@ -23,8 +23,9 @@
 #              nothing else runs, beside a busy shell loop (not the
 #              database: on a 2-core VM a busy neighbour core by itself
 #              speeds up single-client pgbench), and while a run of the
-#              archive policy works through the expired rows, and while
-#              the hand-written archive statement moves the same rows
+#              archive policy works through the expired rows (as is, and
+#              with lifecycle.retention_pause = 4), and while the
+#              hand-written archive statement moves the same rows
 #   partition  dropping an expired partition of RT_ROWS rows from a table
 #              range-partitioned by month on occurred_at:
 #              baseline   DROP TABLE of the partition, by hand
@@ -196,6 +197,15 @@ SQL
         fi
         wait "$runner" || lc_die "retention: the run beside pgbench failed"
         bench_record retention pgbench during_run "$round" tps "$tps"
+        # the same run pausing 4x each batch's time after it (lifecycle.retention_pause)
+        rt_reset rt_archive_lifecycle
+        PGOPTIONS="-c lifecycle.retention_pause=4" bench_psql -q \
+            -c "CALL lifecycle.run_retention(only_table => 'rt_archive_lifecycle')" &
+        runner=$!
+        sleep 0.2
+        tps=$(bench_pgbench "$script" "$RT_PGB_SECONDS" 1)
+        wait "$runner" || lc_die "retention: the paused run beside pgbench failed"
+        bench_record retention pgbench during_paused_run "$round" tps "$tps"
         # the same rows moved by the one hand-written statement instead
         rt_reset rt_archive_baseline
         bench_psql -q -c "WITH d AS (DELETE FROM rt_archive_baseline WHERE occurred_at < now() - interval '30 days' RETURNING *)
@@ -297,9 +307,11 @@ bench_retention() {
         "$(awk -v m="$RT_MAX_BATCH" 'BEGIN { printf "%.3f", m / 1000 }')" '<=' 1.0
     bench_report retention pgbench \
         "single-row INSERTs into the table, pgbench -c 1 -T $RT_PGB_SECONDS, alone, beside a busy non-database loop, and during an archive run" \
-        alone alone beside_busy during_run during_handwritten
+        alone alone beside_busy during_run during_paused_run during_handwritten
     bench_check "insert throughput during a run vs without" \
         "$(bench_ratio retention pgbench during_run alone)" '>=' 0.80
+    bench_check "insert throughput during a run with lifecycle.retention_pause = 4 vs without" \
+        "$(bench_ratio retention pgbench during_paused_run alone)" '>=' 0.80
     bench_note "insert throughput during a run vs during the hand-written archive statement moving the same rows: $(bench_ratio retention pgbench during_run during_handwritten)x"
     bench_note "insert throughput during a run vs beside a busy loop that is not the database (the fair comparison on this 2-core VM): $(bench_ratio retention pgbench during_run beside_busy)x"
     bench_report retention partition \

@@ -194,6 +194,16 @@ CALL lifecycle.run_retention();
 SELECT relid, status, rows_archived, batches FROM lifecycle.retention_runs
  WHERE run_id = (SELECT max(run_id) FROM lifecycle.retention_runs) ORDER BY relid::text;
 SELECT count(*) AS events_left FROM regress_events;
+-- lifecycle.retention_pause: after each batch, wait that many times its duration
+SET lifecycle.retention_pause = -1;
+SET lifecycle.retention_pause = 2;
+INSERT INTO regress_events (id, user_id, created_at, body)
+SELECT 5000 + g, NULL, now() - interval '1 year', 'paused' FROM generate_series(1, 25) g;
+CALL lifecycle.run_retention(only_table => 'regress_events');
+SELECT status, rows_archived, batches FROM lifecycle.retention_runs
+ WHERE run_id = (SELECT max(run_id) FROM lifecycle.retention_runs);
+RESET lifecycle.retention_pause;
+SHOW lifecycle.retention_pause;
 CALL lifecycle.run_retention(max_runtime => '0 seconds');
 CALL lifecycle.run_retention(max_runtime => NULL);
 CALL lifecycle.run_retention(only_table => 'regress_kids');

@@ -115,6 +115,9 @@ _PG_init(void)
 	CacheRegisterSyscacheCallback(NAMESPACEOID, lc_namespace_callback, (Datum) 0);
 	RegisterXactCallback(lc_xact_callback, NULL);
 	RegisterSubXactCallback(lc_subxact_callback, NULL);
+	for (int i = 0; i < LC_NFEATURES; i++)
+		if (lc_features[i]->init)
+			lc_features[i]->init();
 }
 
 /*

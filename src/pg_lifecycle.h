@@ -62,6 +62,7 @@ extern const LcRetentionBatch *lc_retention_batch;
 typedef struct LcFeature
 {
 	const char *name;
+	void		(*init) (void);	/* at library load: its settings */
 	void		(*xact_end) (void); /* a transaction ended: drop its state */
 	void		(*subxact_end) (bool commit, SubTransactionId mine,
 								SubTransactionId parent);

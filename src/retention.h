@@ -50,6 +50,7 @@ typedef struct RtPolicy
 } RtPolicy;
 
 /* retention_admin.c */
+extern double rt_pause;
 extern bool rt_is_audit_log(Oid relid);
 extern RtAction rt_action(const char *label);
 extern const char *rt_action_label(RtAction action);

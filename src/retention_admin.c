@@ -32,6 +32,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -963,8 +964,22 @@ static const char *const rt_forget_dropped[] = {
 	NULL
 };
 
+/* lifecycle.retention_pause: after each batch, wait this many times its own duration */
+double		rt_pause = 0.0;
+
+static void
+rt_init(void)
+{
+	DefineCustomRealVariable("lifecycle.retention_pause",
+							 "After each retention batch, wait this many times the batch's own duration.",
+							 "0 (the default) runs batches back to back; 4 leaves the application four fifths of the time.",
+							 &rt_pause, 0.0, 0.0, 100.0, PGC_USERSET, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("lifecycle");
+}
+
 const LcFeature lc_retention_feature = {
 	.name = "retention",
+	.init = rt_init,
 	.forget_dropped = rt_forget_dropped,
 	.config_table = "retention_policies",
 };

@@ -47,7 +47,9 @@
 #include "partitioning/partbounds.h"
 #include "partitioning/partdesc.h"
 #include "storage/itemptr.h"
+#include "storage/latch.h"
 #include "storage/lock.h"
+#include "utils/wait_event.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -1145,6 +1147,28 @@ rt_batch_settings_end(int nest)
 }
 
 /*
+ * The pause after a batch (lifecycle.retention_pause): rt_pause times what
+ * the batch took, so that the application gets the WAL and the CPU back;
+ * a cancel ends it.
+ */
+static void
+rt_wait(TimestampTz batch_start)
+{
+	long		secs;
+	int			usecs;
+	long		ms;
+
+	TimestampDifference(batch_start, GetCurrentTimestamp(), &secs, &usecs);
+	ms = (long) ((secs * 1000.0 + usecs / 1000.0) * rt_pause);
+	if (ms <= 0)
+		return;
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, Min(ms, 60000L),
+					 PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
  * Run one policy to its end, its time, or its first error: each batch in a
  * subtransaction, committed when the run commits as it goes.
  */
@@ -1156,6 +1180,7 @@ rt_run_policy(RtRun *run, RtWork *w)
 	bool		more = true;
 	bool		first = true;
 	RtWork		saved;
+	TimestampTz batch_start;
 
 	w->skip_oids = MemoryContextAlloc(run->cxt, sizeof(Oid) * RT_MAX_SKIPPED);
 	w->skip_tids = MemoryContextAlloc(run->cxt, sizeof(ItemPointerData) * RT_MAX_SKIPPED);
@@ -1171,6 +1196,7 @@ rt_run_policy(RtRun *run, RtWork *w)
 			run->out_of_time = true;
 			break;
 		}
+		batch_start = GetCurrentTimestamp();
 		saved = *w;				/* a batch that fails leaves no count behind */
 		MemoryContextReset(cxt);
 		MemoryContextSwitchTo(cxt);
@@ -1237,6 +1263,8 @@ rt_run_policy(RtRun *run, RtWork *w)
 			lc_procedure_commit();
 			MemoryContextSwitchTo(cxt);
 		}
+		if (more && rt_pause > 0)
+			rt_wait(batch_start);
 	}
 	if (w->nskipped >= RT_MAX_SKIPPED && strcmp(w->status, "succeeded") == 0)
 		w->status = "partial";
