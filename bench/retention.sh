@@ -24,7 +24,7 @@
 #              database: on a 2-core VM a busy neighbour core by itself
 #              speeds up single-client pgbench), and while a run of the
 #              archive policy works through the expired rows (as is, and
-#              with lifecycle.retention_pause = 4), and while the
+#              with lifecycle.retention_pause = 6), and while the
 #              hand-written archive statement moves the same rows
 #   partition  dropping an expired partition of RT_ROWS rows from a table
 #              range-partitioned by month on occurred_at:
@@ -197,9 +197,9 @@ SQL
         fi
         wait "$runner" || lc_die "retention: the run beside pgbench failed"
         bench_record retention pgbench during_run "$round" tps "$tps"
-        # the same run pausing 4x each batch's time after it (lifecycle.retention_pause)
+        # the same run pausing 6x each batch's time after it (lifecycle.retention_pause)
         rt_reset rt_archive_lifecycle
-        PGOPTIONS="-c lifecycle.retention_pause=4" bench_psql -q \
+        PGOPTIONS="-c lifecycle.retention_pause=6" bench_psql -q \
             -c "CALL lifecycle.run_retention(only_table => 'rt_archive_lifecycle')" &
         runner=$!
         sleep 0.2
@@ -310,7 +310,7 @@ bench_retention() {
         alone alone beside_busy during_run during_paused_run during_handwritten
     bench_check "insert throughput during a run vs without" \
         "$(bench_ratio retention pgbench during_run alone)" '>=' 0.80
-    bench_check "insert throughput during a run with lifecycle.retention_pause = 4 vs without" \
+    bench_check "insert throughput during a run with lifecycle.retention_pause = 6 vs without" \
         "$(bench_ratio retention pgbench during_paused_run alone)" '>=' 0.80
     bench_note "insert throughput during a run vs during the hand-written archive statement moving the same rows: $(bench_ratio retention pgbench during_run during_handwritten)x"
     bench_note "insert throughput during a run vs beside a busy loop that is not the database (the fair comparison on this 2-core VM): $(bench_ratio retention pgbench during_run beside_busy)x"
