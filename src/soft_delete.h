@@ -57,6 +57,7 @@ typedef struct SdFk
 								 * without children) only how many */
 	LcPlan		collect_plan[2];	/* restore, purge: find the children of these keys */
 	LcPlan		match_plan;		/* rows referencing these keys */
+	LcPlan		leaf_restore_plan;	/* restore a leaf child's rows of these keys */
 	/* plans of the child's entry (parents), run as the parent's owner */
 	LcPlan		guard_plan;		/* is the parent of these values deleted (FOR SHARE) */
 	LcPlan		deleted_plan;	/* which of these values have deleted parents */

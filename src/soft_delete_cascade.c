@@ -674,6 +674,68 @@ sd_range(List *queue, SdRows *rows, int from)
 	return lappend(queue, r);
 }
 
+/*
+ * A child restored straight from its parent's keys, never collected: a
+ * table without enabled children whose only enabled parent is this one,
+ * over a one-column key.  Its rows are blocked exactly when their parent
+ * row stays deleted, so the restore needs no positions or marks for it:
+ * one UPDATE of the rows whose key is among the parent rows being restored
+ * and that carry the cascade's stamp.  By key, not by position: a row
+ * another transaction changes meanwhile is read again (as EvalPlanQual
+ * does for any UPDATE) and restored, not missed; and = ANY of the keys is
+ * a scan of the table or of its index, never a loop over the keys per row.
+ */
+static bool
+sd_leaf_restore(SdFk *fk)
+{
+	SdTable    *child = sd_table(fk->child);
+
+	return child->children == NIL && list_length(child->parents) == 1 && fk->nkeys == 1 &&
+		OidIsValid(get_commutator(fk->pf_eq[0]));
+}
+
+static LcPlan *
+sd_leaf_restore_plan(SdTable *parent, SdFk *fk)
+{
+	SdTable    *child = sd_table(fk->child);
+	Oid			types[3] = {TIMESTAMPTZOID, UUIDOID};
+
+	if (lc_plan_ready(&fk->leaf_restore_plan))
+		return &fk->leaf_restore_plan;
+	sd_array_types(parent, fk->pos, 1, types + 2);
+	lc_plan_prepare(&fk->leaf_restore_plan, &parent->entry, LC_TABLE_OWNER, fk->child,
+					psprintf("UPDATE %s u SET deleted_at = NULL, deleted_by = NULL"
+							 " WHERE u.%s %s ANY ($3) AND u.deleted_at " SD_EQ " $1 AND " SD_SAME_ACTOR("u"),
+							 child->qualname,
+							 quote_identifier(get_attname(fk->child, fk->child_cols[0], false)),
+							 lc_operator_sql(get_commutator(fk->pf_eq[0]))),
+					3, types);
+	return &fk->leaf_restore_plan;
+}
+
+/* Restore the leaf children (sd_leaf_restore) of the unmarked rows of rows. */
+static void
+sd_restore_leaves(SdCollect *c, SdRows *rows, SdReport *rep)
+{
+	ListCell   *lc;
+	Datum		values[3];
+	char		nulls[3] = {' ', c->actor_null ? 'n' : ' ', ' '};
+
+	values[0] = c->stamp;
+	values[1] = c->actor;
+	foreach(lc, rows->t->children)
+	{
+		SdFk	   *fk = lfirst(lc);
+
+		if (!sd_leaf_restore(fk) ||
+			!sd_rows_arrays(rows, 0, rows->n, fk->pos, 1, 0, values + 2))
+			continue;
+		sd_report_add(rep, fk->child,
+					  sd_run(sd_leaf_restore_plan(rows->t, fk), fk->child, values, nulls,
+							 SPI_OK_UPDATE));
+	}
+}
+
 static void
 sd_collect(SdCollect *c, SdRows *start)
 {
@@ -697,7 +759,8 @@ sd_collect(SdCollect *c, SdRows *start)
 			SdRows	   *child;
 			int			added;
 
-			if (!sd_rows_arrays(r->rows, r->from, r->to, fk->pos, fk->nkeys, -1, values + 2))
+			if ((c->restore && sd_leaf_restore(fk)) ||
+				!sd_rows_arrays(r->rows, r->from, r->to, fk->pos, fk->nkeys, -1, values + 2))
 				continue;
 			/* nothing may run SQL between the statement and reading its result */
 			child = sd_rows(c, fk->child);
@@ -971,6 +1034,7 @@ sd_cascade_restore(SdTable *t, Datum key, Datum stamp, Datum actor,
 		SdRows	   *rows = lfirst(lc);
 
 		sd_report_add(rep, rows->t->entry.relid, sd_apply(&c, rows, rows == root ? 0 : -1));
+		sd_restore_leaves(&c, rows, rep);
 	}
 	return true;
 }
