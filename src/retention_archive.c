@@ -251,6 +251,24 @@ rt_archive_prepare(const RtPolicy *p, Relation rel, List **columns)
 
 /* ---------- restore_archived ---------- */
 
+/*
+ * The caller may insert into the table: checked before any lock is taken,
+ * so that a role that may not write it cannot make its writers queue.
+ */
+static void
+rt_check_insert(Oid relid)
+{
+	char	   *name;
+
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) == ACLCHECK_OK)
+		return;
+	if ((name = get_rel_name(relid)) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, name);
+}
+
 /* The columns both tables have that an INSERT may write, as "a, b, c". */
 static char *
 rt_restore_columns(Relation rel, Relation arel, const char *alias)
@@ -299,16 +317,7 @@ rt_restore(Oid relid, const char *key, int nargs, Oid *types, Datum *values)
 				 errdetail("The audit log and its archive are append-only."),
 				 errhint("Read them where they are, in the archive table.")));
 	/* no lock on a table the caller may not write: it could make others queue */
-	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
-	{
-		char	   *name = get_rel_name(relid);
-
-		if (name == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_TABLE),
-					 errmsg("relation with OID %u does not exist", relid)));
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, name);
-	}
+	rt_check_insert(relid);
 	rel = relation_open(relid, RowExclusiveLock);
 	lc_check_table(rel, "restore_archived");
 	lc_enter();
@@ -333,8 +342,6 @@ rt_restore(Oid relid, const char *key, int nargs, Oid *types, Datum *values)
 				 errdetail("Restoring reads and deletes rows of %s.%s and inserts them into the table.",
 						   quote_identifier(schema), quote_identifier(RelationGetRelationName(rel))),
 				 errhint("The table's owner restores, or grants SELECT and DELETE on the archive and INSERT on the table.")));
-	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
 	lc_check_still_table(arch, "the archive");
 	arel = relation_open(arch, RowExclusiveLock);
 	/* (tableoid, ctid): partitions moved whole are the archive's inheritance children */
@@ -376,16 +383,7 @@ restore_archived_row(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		lc_null_argument("record_id", "Pass the primary key of the archived row.");
 	relid = PG_GETARG_OID(0);
-	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
-	{
-		char	   *name = get_rel_name(relid);
-
-		if (name == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_TABLE),
-					 errmsg("relation with OID %u does not exist", relid)));
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, name);
-	}
+	rt_check_insert(relid);
 	rel = relation_open(relid, AccessShareLock);
 	if (lc_primary_key(rel, keys) != 1)
 		ereport(ERROR,

@@ -220,6 +220,15 @@ rt_holds(Oid relid)
 	return PointerGetDatum(DatumGetArrayTypePCopy(d));
 }
 
+/* Are there active holds in w->holds (rt_holds)? */
+static bool
+rt_has_holds(RtWork *w)
+{
+	ArrayType  *a = DatumGetArrayTypeP(w->holds);
+
+	return ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) > 0;
+}
+
 /* ---------- the run's own records ---------- */
 
 static void
@@ -873,7 +882,7 @@ rt_expired_partitions(RtRun *run, RtWork *w, Relation rel)
 
 	if (RelationGetForm(rel)->relkind != RELKIND_PARTITIONED_TABLE || p->action == RT_PURGE ||
 		OidIsValid(p->pref_relid) ||
-		ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(w->holds)), ARR_DIMS(DatumGetArrayTypeP(w->holds))) > 0)
+		rt_has_holds(w))
 		return NIL;
 	key = RelationGetPartitionKey(rel);
 	if (key->strategy != PARTITION_STRATEGY_RANGE || key->partnatts != 1 ||
@@ -1087,7 +1096,7 @@ rt_prepare(RtRun *run, RtWork *w)
 	w->ts_type = TupleDescAttr(RelationGetDescr(rel),
 							   lc_attnum(rel, w->p->action == RT_PURGE ? LC_DELETED_AT : w->p->ts_column) - 1)->atttypid;
 	if (w->p->owner_column == NULL &&
-		ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(w->holds)), ARR_DIMS(DatumGetArrayTypeP(w->holds))) > 0 &&
+		rt_has_holds(w) &&
 		w->p->action != RT_PURGE)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1096,7 +1105,7 @@ rt_prepare(RtRun *run, RtWork *w)
 				 errdetail("Without the owner column the held rows cannot be told apart; nothing was removed."),
 				 errhint("Set the policy again with the owner_column, or release the holds.")));
 	if (w->p->action == RT_PURGE &&
-		ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(w->holds)), ARR_DIMS(DatumGetArrayTypeP(w->holds))) > 0)
+		rt_has_holds(w))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table \"%s\" has legal holds, and its policy purges soft-deleted rows",
