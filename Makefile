@@ -7,13 +7,14 @@ EXTVERSION   = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^'
 # or small file group with a prefix and a header.  The install script is
 # the feature SQL files concatenated in this order (later features may use
 # objects of earlier ones).
-FEATURES     = pg_lifecycle actor updated_at soft_delete audit counters retention
+FEATURES     = pg_lifecycle actor updated_at soft_delete audit counters retention redact
 CORE         = module cache run_as ddl
 FEATURE_C    = actor updated_at \
                soft_delete_graph soft_delete_cascade soft_delete_api soft_delete_triggers soft_delete_admin \
                audit audit_admin \
                counters_config counters_store counters_trigger counters_guard counters_api counters_admin \
-               retention_admin retention_run retention_archive
+               retention_admin retention_run retention_archive \
+               redact_detect redact_rules redact
 
 MODULE_big   = pg_lifecycle
 OBJS         = $(patsubst %,src/%.o,$(CORE) $(FEATURE_C))
@@ -28,9 +29,10 @@ EXTRA_CLEAN  = $(DATA_built)
 # gives exactly a fresh install.
 DATA         = upgrade/$(EXTENSION)--0.1.0.sql upgrade/$(EXTENSION)--0.1.0--0.2.0.sql \
                upgrade/$(EXTENSION)--0.2.0.sql upgrade/$(EXTENSION)--0.2.0--0.3.0.sql \
-               upgrade/$(EXTENSION)--0.3.0.sql upgrade/$(EXTENSION)--0.3.0--0.4.0.sql
+               upgrade/$(EXTENSION)--0.3.0.sql upgrade/$(EXTENSION)--0.3.0--0.4.0.sql \
+               upgrade/$(EXTENSION)--0.4.0.sql upgrade/$(EXTENSION)--0.4.0--0.5.0.sql
 
-REGRESS      = pg_lifecycle actor updated_at soft_delete audit counters retention security fuzz
+REGRESS      = pg_lifecycle actor updated_at soft_delete audit counters retention redact security fuzz
 REGRESS_OPTS = --inputdir=. --outputdir=.
 ISOLATION    = updated_at_concurrent soft_delete_concurrent soft_delete_restore_concurrent \
                counters_concurrent counters_limit counters_errors retention_concurrent

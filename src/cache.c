@@ -40,7 +40,7 @@ typedef struct LcSlot
 	bool		building;
 } LcSlot;
 
-#define LC_MAX_CACHES 8
+#define LC_MAX_CACHES 12
 
 static LcCache *lc_caches[LC_MAX_CACHES];
 static int	lc_ncaches = 0;

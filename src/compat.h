@@ -106,4 +106,13 @@ lc_compat_json_lexer(char *json, int len, bool need_escapes)
 #endif
 }
 
+/* Decode base64; the length written, or -1.  (18: uint8 output) */
+#if PG_VERSION_NUM >= 180000
+#define lc_compat_b64_decode(src, len, dst, dstlen) \
+	pg_b64_decode((src), (len), (uint8 *) (dst), (dstlen))
+#else
+#define lc_compat_b64_decode(src, len, dst, dstlen) \
+	pg_b64_decode((src), (len), (char *) (dst), (dstlen))
+#endif
+
 #endif							/* LIFECYCLE_COMPAT_H */

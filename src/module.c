@@ -34,6 +34,7 @@ static const LcFeature *const lc_features[] = {
 	&lc_audit_feature,
 	&lc_counters_feature,
 	&lc_retention_feature,
+	&lc_redaction_feature,
 };
 
 #define LC_NFEATURES lengthof(lc_features)

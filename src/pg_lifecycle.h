@@ -91,6 +91,7 @@ extern const LcFeature lc_soft_delete_feature;
 extern const LcFeature lc_audit_feature;
 extern const LcFeature lc_counters_feature;
 extern const LcFeature lc_retention_feature;
+extern const LcFeature lc_redaction_feature;
 
 /* ---------- cache.c: operations and the per-relation cache ---------- */
 

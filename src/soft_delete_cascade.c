@@ -201,6 +201,26 @@ typedef struct SdStep
 } SdStep;
 
 /*
+ * The FROM and WHERE clauses (up to the first condition) matching rows
+ * "alias" of fk's child to the parent keys in the arrays from $first: a
+ * one-column key as "col = ANY (keys)", the operator commuted, several
+ * columns by a join with the unnested keys.  (Tried for the delete
+ * cascade too, 2026-12-01: a 1M-row leaf UPDATE alone was 8% faster, but
+ * the whole account delete and the restore after it were slower in two
+ * bench runs, so the delete keeps its join.)
+ */
+static char *
+sd_keys_match_sql(SdFk *fk, const char *alias, int first)
+{
+	if (fk->nkeys == 1 && OidIsValid(get_commutator(fk->pf_eq[0])))
+		return psprintf(" WHERE %s.%s %s ANY ($%d)", alias,
+						quote_identifier(get_attname(fk->child, fk->child_cols[0], false)),
+						lc_operator_sql(get_commutator(fk->pf_eq[0])), first);
+	return psprintf(" FROM %s WHERE %s", sd_unnest_sql(fk->nkeys, first),
+					sd_join_sql(fk, "k", alias));
+}
+
+/*
  * The statement soft-deleting the children of parent's keys along fk.  A
  * child without children of its own returns only how many rows it changed:
  * collecting the out columns of a large leaf table costs a tenth of its
@@ -704,11 +724,9 @@ sd_leaf_restore_plan(SdTable *parent, SdFk *fk)
 		return &fk->leaf_restore_plan;
 	sd_array_types(parent, fk->pos, 1, types + 2);
 	lc_plan_prepare(&fk->leaf_restore_plan, &parent->entry, LC_TABLE_OWNER, fk->child,
-					psprintf("UPDATE %s u SET deleted_at = NULL, deleted_by = NULL"
-							 " WHERE u.%s %s ANY ($3) AND u.deleted_at " SD_EQ " $1 AND " SD_SAME_ACTOR("u"),
-							 child->qualname,
-							 quote_identifier(get_attname(fk->child, fk->child_cols[0], false)),
-							 lc_operator_sql(get_commutator(fk->pf_eq[0]))),
+					psprintf("UPDATE %s u SET deleted_at = NULL, deleted_by = NULL%s"
+							 " AND u.deleted_at " SD_EQ " $1 AND " SD_SAME_ACTOR("u"),
+							 child->qualname, sd_keys_match_sql(fk, "u", 3)),
 					3, types);
 	return &fk->leaf_restore_plan;
 }

@@ -46,13 +46,13 @@ for db in $old $new; do q postgres "DROP DATABASE IF EXISTS $db" >/dev/null; q p
 
 versions=$(q postgres "SELECT string_agg(version, ' ' ORDER BY version) FROM pg_available_extension_versions WHERE name = 'pg_lifecycle'")
 current=$(q postgres "SELECT default_version FROM pg_available_extensions WHERE name = 'pg_lifecycle'")
-check "released versions installed beside the current one" "0.1.0 0.2.0 0.3.0 0.4.0" "$versions"
+check "released versions installed beside the current one" "0.1.0 0.2.0 0.3.0 0.4.0 0.5.0" "$versions"
 q $new "CREATE EXTENSION pg_lifecycle" >/dev/null
 m_new=$(members $new)
 
 # From each released version: set up data and configuration with what that
 # version has, update, and compare with a fresh install.
-for from in 0.1.0 0.2.0 0.3.0; do
+for from in 0.1.0 0.2.0 0.3.0 0.4.0; do
     q postgres "DROP DATABASE IF EXISTS $old" >/dev/null; q postgres "CREATE DATABASE $old" >/dev/null
     "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d $old >/dev/null <<SQL || { echo "not ok - set up the database at $from"; continue; }
 CREATE EXTENSION pg_lifecycle VERSION '$from';
@@ -94,6 +94,12 @@ SQL
         "$(q $old "CREATE TABLE old_events (id int PRIMARY KEY, created_at timestamptz); INSERT INTO old_events VALUES (1, now() - interval '1 year'), (2, now())" >/dev/null
            q $old "SELECT lifecycle.set_retention('old_events', '30 days', action => 'archive')" >/dev/null
            q $old "SELECT lifecycle.cleanup_retention_data() ->> 'public.old_events'")|$(q $old "SELECT count(*) FROM archive.old_events")"
+    check "redaction works after the update from $from, with the default rules of a fresh install" \
+        "$(q $new "SELECT count(*) FROM lifecycle.redaction_rules WHERE builtin")|{\"m\": \"[email]\", \"password\": \"[redacted:password]\"}" \
+        "$(q $old "SELECT count(*) FROM lifecycle.redaction_rules WHERE builtin")|$(q $old "CREATE TABLE events (doc jsonb)" >/dev/null
+           q $old "SELECT lifecycle.enable_redaction('events')" >/dev/null
+           q $old "INSERT INTO events VALUES ('{\"password\": \"x\", \"m\": \"a@b.io\"}')" >/dev/null
+           q $old "SELECT doc FROM events")"
     q $old "CREATE TABLE gone (id int PRIMARY KEY); SELECT lifecycle.enable_soft_delete('gone'); DROP TABLE gone, projects CASCADE" >/dev/null
     check "the one sql_drop event trigger forgets dropped tables (from $from)" "1|accounts|0" \
         "$(q $old "SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'lifecycle%'")|$(q $old "SELECT string_agg(relid::text, ',') FROM lifecycle.soft_delete_tables")|$(q $old "SELECT count(*) FROM lifecycle.audit_tables")"
