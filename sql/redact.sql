@@ -109,6 +109,39 @@ SET lifecycle.redaction_key = 'k1:short';
 SELECT r('{"a": "a@b.io"}');
 SHOW lifecycle.redaction_key;
 RESET lifecycle.redaction_key;
+-- A server-wide key comes from a file (a value in postgresql.conf would be
+-- logged by the server when it reloads).  The file wins over the setting.
+DO $$
+BEGIN
+    EXECUTE format('COPY (SELECT %L) TO %L', 'k7:from-a-file-0123456789abcdef',
+                   current_setting('data_directory') || '/regress_lifecycle_redaction.key');
+END
+$$;
+SET lifecycle.redaction_key = 'k1:0123456789abcdef0123456789abcdef';
+SELECT set_config('lifecycle.redaction_key_file',
+                  current_setting('data_directory') || '/regress_lifecycle_redaction.key', false) <> '' AS key_file_set;
+-- COPY writes files others may read: refused, masked with a warning.
+SELECT r('{"a": "a@b.io"}') ->> 'a' LIKE '[hash:k7:%]' AS from_file;
+DO $$
+BEGIN
+    EXECUTE format('COPY (SELECT %L) TO PROGRAM %L', 'k7:from-a-file-0123456789abcdef',
+                   'umask 077 && cat > ' || current_setting('data_directory') || '/regress_lifecycle_redaction_0600.key');
+END
+$$;
+SELECT set_config('lifecycle.redaction_key_file',
+                  current_setting('data_directory') || '/regress_lifecycle_redaction_0600.key', false) <> '' AS key_file_set;
+SELECT r('{"a": "a@b.io"}') ->> 'a' LIKE '[hash:k7:%]' AS from_file;
+SHOW lifecycle.redaction_key;
+SET lifecycle.redaction_key_file = 'regress_no_such.key';
+SELECT r('{"a": "a@b.io"}');
+RESET lifecycle.redaction_key_file;
+RESET lifecycle.redaction_key;
+-- A key set before the library is loaded (as postgresql.conf sets it) is
+-- kept when it loads.
+\c -
+SET lifecycle.redaction_key = 'k3:set-before-the-library-loads';
+SELECT lifecycle.redact_jsonb('{"a": "a@b.io"}') ->> 'a' LIKE '[hash:k3:%]' AS kept_at_load;
+RESET lifecycle.redaction_key;
 SELECT lifecycle.drop_redaction_rule('detector', 'email');
 
 -- Safe keys always win over key rules (detectors still look inside).

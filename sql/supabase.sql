@@ -512,5 +512,46 @@ DROP TABLE public.regress_telemetry;
 DROP SCHEMA archive CASCADE;
 RESET client_min_messages;
 
+-- Redaction through PostgREST: an authenticated request's telemetry is
+-- scrubbed by the table's trigger under RLS; the API roles may read the
+-- rules and call redact_jsonb/redaction_report, but not change rules.
+CREATE TABLE public.regress_events (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id uuid NOT NULL DEFAULT auth.uid(),
+    metadata jsonb NOT NULL);
+ALTER TABLE public.regress_events ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_events ON public.regress_events FOR ALL TO authenticated
+    USING (user_id = auth.uid()) WITH CHECK (user_id = auth.uid());
+GRANT SELECT, INSERT ON public.regress_events TO authenticated;
+SELECT lifecycle.enable_redaction('public.regress_events', '{metadata}');
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "8d4a3b4e-95f7-4c7e-8e8f-2b1c6d0a9e11", "role": "authenticated"}';
+INSERT INTO public.regress_events (metadata)
+VALUES ('{"event": "login", "accessToken": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig", "email": "ann@example.com"}')
+RETURNING metadata;
+SELECT * FROM lifecycle.redaction_report('{"headers": {"cookie": "sid=1"}}');
+SELECT count(*) > 0 AS reads_rules FROM lifecycle.redaction_rules_in_effect;
+SAVEPOINT s;
+SELECT lifecycle.set_redaction_rule('key', 'email', 'remove');
+ROLLBACK TO SAVEPOINT s;
+SELECT lifecycle.add_safe_key('access token');
+ROLLBACK TO SAVEPOINT s;
+SELECT lifecycle.disable_redaction('public.regress_events');
+ROLLBACK TO SAVEPOINT s;
+SET LOCAL lifecycle.redaction_key = 'k9:chosen-by-the-client-123456';
+ROLLBACK TO SAVEPOINT s;
+-- (PostgreSQL's own message differs between versions: the SQLSTATE)
+DO $$
+BEGIN
+    PERFORM current_setting('lifecycle.redaction_key');
+    RAISE NOTICE 'the key was readable';
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE NOTICE 'the key is not readable (%)', SQLSTATE;
+END
+$$;
+ROLLBACK;
+DROP TABLE public.regress_events;
+
 DROP FUNCTION regress_compare(text, text);
 DROP EXTENSION pg_lifecycle;

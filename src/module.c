@@ -15,6 +15,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "catalog/namespace.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -119,6 +120,8 @@ _PG_init(void)
 	for (int i = 0; i < LC_NFEATURES; i++)
 		if (lc_features[i]->init)
 			lc_features[i]->init();
+	/* after every feature defined its settings: a typo is then an error */
+	MarkGUCPrefixReserved("lifecycle");
 }
 
 /*

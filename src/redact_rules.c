@@ -40,6 +40,10 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
+#include "storage/fd.h"
+
+#include <sys/stat.h>
 
 #include "redact.h"
 
@@ -401,17 +405,93 @@ rd_rules(void)
 /* ---------- the keyed hash ---------- */
 
 /*
- * lifecycle.redaction_key is "<key id>:<secret>".  Set only by superusers
- * (or roles granted SET on it), shown to nobody: SHOW gives the key id.
+ * The key is "<key id>:<secret>", from the file named by
+ * lifecycle.redaction_key_file (read again when the file changes; it must
+ * not be readable by group or others), else from lifecycle.redaction_key.
+ * Both are superuser-only settings, and SHOW gives the key id alone.  A
+ * server-wide key belongs in the file: PostgreSQL logs the new value of a
+ * setting changed in postgresql.conf when it reloads, so a key written
+ * there would reach the server log.
  */
-static bool
-rd_parse_key(const char **id, int *idlen, const char **secret)
+#define RD_KEY_MAX 1024
+
+static char *rd_key_file = NULL;
+static char rd_file_key[RD_KEY_MAX];
+static const char *rd_file_problem = NULL;
+static char *rd_file_loaded = NULL;	/* path the key was read from */
+static time_t rd_file_mtime = 0;
+static TimestampTz rd_file_checked = 0;
+
+static void
+rd_read_key_file(void)
 {
-	const char *k = rd_key_setting;
+	struct stat st;
+	FILE	   *f;
+	size_t		n;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (rd_file_loaded && strcmp(rd_file_loaded, rd_key_file) == 0 &&
+		now - rd_file_checked < USECS_PER_SEC)
+		return;
+	rd_file_checked = now;
+	if (stat(rd_key_file, &st) != 0)
+	{
+		rd_file_key[0] = '\0';
+		rd_file_problem = "the file named by lifecycle.redaction_key_file cannot be read by the server.";
+		return;
+	}
+	if (rd_file_loaded && strcmp(rd_file_loaded, rd_key_file) == 0 && st.st_mtime == rd_file_mtime &&
+		rd_file_problem == NULL)
+		return;
+	if (rd_file_loaded)
+		pfree(rd_file_loaded);
+	rd_file_loaded = MemoryContextStrdup(TopMemoryContext, rd_key_file);
+	rd_file_mtime = st.st_mtime;
+	rd_file_key[0] = '\0';
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+	{
+		rd_file_problem = "the file named by lifecycle.redaction_key_file has group or world access; it must be u=rw (0600).";
+		return;
+	}
+	f = AllocateFile(rd_key_file, "r");
+	if (f == NULL)
+	{
+		rd_file_problem = "the file named by lifecycle.redaction_key_file cannot be read by the server.";
+		return;
+	}
+	n = fread(rd_file_key, 1, RD_KEY_MAX - 1, f);
+	FreeFile(f);
+	while (n > 0 && (rd_file_key[n - 1] == '\n' || rd_file_key[n - 1] == '\r' ||
+					 rd_file_key[n - 1] == ' ' || rd_file_key[n - 1] == '\t'))
+		n--;
+	rd_file_key[n] = '\0';
+	rd_file_problem = NULL;
+}
+
+/* The key's text, or NULL with *problem saying why there is none. */
+static const char *
+rd_key_text(const char **problem)
+{
+	if (rd_key_file && *rd_key_file)
+	{
+		rd_read_key_file();
+		*problem = rd_file_problem ? rd_file_problem : "the key file does not hold <key id>:<secret>, the id of letters, digits, _ or - (at most 32), the secret at least 16 bytes.";
+		return rd_file_key[0] ? rd_file_key : NULL;
+	}
+	*problem = rd_key_setting && *rd_key_setting ?
+		"lifecycle.redaction_key must be <key id>:<secret>, the id of letters, digits, _ or - (at most 32), the secret at least 16 bytes." :
+		"neither lifecycle.redaction_key_file nor lifecycle.redaction_key is set.";
+	return rd_key_setting && *rd_key_setting ? rd_key_setting : NULL;
+}
+
+static bool
+rd_parse_key(const char **id, int *idlen, const char **secret, const char **problem)
+{
+	const char *k = rd_key_text(problem);
 	const char *colon;
 	int			i;
 
-	if (k == NULL || *k == '\0' || (colon = strchr(k, ':')) == NULL)
+	if (k == NULL || (colon = strchr(k, ':')) == NULL)
 		return false;
 	*id = k;
 	*idlen = colon - k;
@@ -429,10 +509,11 @@ bool
 rd_key_ready(bool warn)
 {
 	const char *id,
-			   *secret;
+			   *secret,
+			   *problem;
 	int			idlen;
 
-	if (rd_parse_key(&id, &idlen, &secret))
+	if (rd_parse_key(&id, &idlen, &secret, &problem))
 		return true;
 	if (warn && !rd_warned)
 	{
@@ -440,10 +521,8 @@ rd_key_ready(bool warn)
 		ereport(WARNING,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("redaction rules with action hash are masking: no usable redaction key"),
-				 errdetail(rd_key_setting && *rd_key_setting ?
-						   "lifecycle.redaction_key must be <key id>:<secret>, the id of letters, digits, _ or - (at most 32), the secret at least %d bytes." :
-						   "lifecycle.redaction_key is not set.", RD_MIN_SECRET),
-				 errhint("A superuser sets it in postgresql.conf, e.g. lifecycle.redaction_key = 'k1:<32 random bytes, hex>', and reloads.")));
+				 errdetail("The key is missing or unusable: %s", problem),
+				 errhint("A superuser writes <key id>:<secret> into a file only the server's OS user can read and sets lifecycle.redaction_key_file to it in postgresql.conf.")));
 	}
 	return false;
 }
@@ -453,13 +532,14 @@ bool
 rd_hash(const char *data, int len, StringInfo out)
 {
 	const char *id,
-			   *secret;
+			   *secret,
+			   *problem;
 	int			idlen,
 				i;
 	uint8		mac[PG_SHA256_DIGEST_LENGTH];
 	pg_hmac_ctx *ctx;
 
-	if (!rd_parse_key(&id, &idlen, &secret))
+	if (!rd_parse_key(&id, &idlen, &secret, &problem))
 		return false;
 	ctx = pg_hmac_create(PG_SHA256);
 	if (ctx == NULL || pg_hmac_init(ctx, (const uint8 *) secret, strlen(secret)) < 0 ||
@@ -469,7 +549,7 @@ rd_hash(const char *data, int len, StringInfo out)
 		if (ctx)
 			pg_hmac_free(ctx);
 		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
+				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("could not compute the HMAC-SHA-256 pseudonym of a redacted value")));
 	}
 	pg_hmac_free(ctx);
@@ -482,26 +562,40 @@ rd_hash(const char *data, int len, StringInfo out)
 	return true;
 }
 
+/* SHOW lifecycle.redaction_key: the key id, never the secret. */
 static const char *
 rd_show_key(void)
 {
 	const char *id,
-			   *secret;
+			   *secret,
+			   *problem;
 	int			idlen;
+	char	   *file = rd_key_file;
 
 	if (rd_key_setting == NULL || *rd_key_setting == '\0')
 		return "";
-	if (!rd_parse_key(&id, &idlen, &secret))
+	rd_key_file = NULL;			/* this setting's own value */
+	if (!rd_parse_key(&id, &idlen, &secret, &problem))
+	{
+		rd_key_file = file;
 		return "(not usable)";
+	}
+	rd_key_file = file;
 	return psprintf("%.*s:(hidden)", idlen, id);
 }
 
 void
 rd_rules_init(void)
 {
+	DefineCustomStringVariable("lifecycle.redaction_key_file",
+							   "File holding the key of the hash action of redaction rules: <key id>:<secret>.",
+							   "Readable only by the server's OS user (0600); takes precedence over lifecycle.redaction_key.",
+							   &rd_key_file, "", PGC_SUSET,
+							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
 	DefineCustomStringVariable("lifecycle.redaction_key",
 							   "Key of the hash action of redaction rules: <key id>:<secret>.",
-							   "HMAC-SHA-256 pseudonyms are tagged with the key id; set it in postgresql.conf.",
+							   "HMAC-SHA-256 pseudonyms are tagged with the key id; for a server-wide key use lifecycle.redaction_key_file.",
 							   &rd_key_setting, "", PGC_SUSET,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, rd_show_key);

@@ -974,7 +974,6 @@ rt_init(void)
 							 "After each retention batch, wait this many times the batch's own duration.",
 							 "0 (the default) runs batches back to back; 4 leaves the application four fifths of the time.",
 							 &rt_pause, 0.0, 0.0, 100.0, PGC_USERSET, 0, NULL, NULL, NULL);
-	MarkGUCPrefixReserved("lifecycle");
 }
 
 const LcFeature lc_retention_feature = {

@@ -61,6 +61,13 @@ INSERT INTO app.events SELECT g, CASE WHEN g % 2 = 0 THEN 'acc00000-0000-4000-80
 SELECT lifecycle.set_retention('app.events', '5 days', action => 'archive', owner_column => 'account_id');
 SELECT lifecycle.hold_retention('app.events', 'acc00000-0000-4000-8000-000000000001', 'kept for the restore test');
 SELECT lifecycle.cleanup_retention_data();
+-- redaction: an own rule, a default overridden, a safe key, a scrubbed table
+SELECT lifecycle.set_redaction_rule('key', 'nickname', 'mask');
+SELECT lifecycle.disable_redaction_rule('key', 'token');
+SELECT lifecycle.add_safe_key('token_count');
+CREATE TABLE app.telemetry (id int PRIMARY KEY, metadata jsonb);
+SELECT lifecycle.enable_redaction('app.telemetry', '{metadata}');
+INSERT INTO app.telemetry VALUES (1, '{"password": "x", "nickname": "zed"}');
 SQL
 
 "$PGBIN/pg_dump" -Fc -f "$dump" $src || { echo "not ok - pg_dump"; exit 1; }
@@ -107,7 +114,7 @@ check "no-op update keeps the restored stamp" "2002-02-02 00:00:00+00" \
     "$(q $dst "SET timezone = 'UTC'; UPDATE app.projects SET name = name WHERE id = 2 RETURNING updated_at")"
 q $dst "SELECT lifecycle.disable_updated_at('app.projects')" >/dev/null
 check "disable_updated_at works after restore" "0|notes_stamp" \
-    "$(q $dst "SELECT count(*), (SELECT string_agg(tgname, ',') FROM pg_trigger WHERE NOT tgisinternal AND tgname NOT LIKE 'lifecycle_soft%' AND tgname NOT LIKE '%audit%' AND tgname NOT LIKE 'lifecycle_usage%') FROM lifecycle.updated_at_tables")"
+    "$(q $dst "SELECT count(*), (SELECT string_agg(tgname, ',') FROM pg_trigger WHERE NOT tgisinternal AND tgname NOT LIKE 'lifecycle_soft%' AND tgname NOT LIKE '%audit%' AND tgname NOT LIKE 'lifecycle_usage%' AND tgname NOT LIKE 'lifecycle_redact%' AND tgrelid::regclass::text NOT LIKE 'lifecycle.%') FROM lifecycle.updated_at_tables")"
 
 before=$(q $dst "SELECT task_count FROM app.accounts")
 after=$(q $dst "INSERT INTO app.tasks VALUES (100, 1, 'new', NULL, NULL, 'acc00000-0000-4000-8000-000000000001'); SELECT task_count FROM app.accounts")
@@ -123,5 +130,12 @@ q $dst "SELECT lifecycle.release_retention_hold('app.events', 'acc00000-0000-400
 check "retention runs after the restore, into the restored archive" "{\"app.events\": 8}|16" \
     "$(q $dst "SELECT lifecycle.cleanup_retention_data()")|$(q $dst "SELECT count(*) FROM archive.events")"
 check "restore_archived works after the restore" "t" "$(q $dst "SELECT lifecycle.restore_archived('app.events', '20')")"
+
+check "redaction rules, safe keys and tables restored, defaults once" \
+    "$(q $src "SELECT count(*) FROM lifecycle.redaction_rules")|2|1|app.telemetry {metadata}" \
+    "$(q $dst "SELECT count(*) FROM lifecycle.redaction_rules")|$(q $dst "SELECT count(*) FROM lifecycle.redaction_rules WHERE NOT builtin")|$(q $dst "SELECT count(*) FROM lifecycle.redaction_safe_keys")|$(q $dst "SELECT relid::text || ' ' || columns::text FROM lifecycle.redaction_tables")"
+check "redaction after the restore applies the restored rules" \
+    '{"token": "t", "nickname": "[redacted:nickname]", "password": "[redacted:password]", "token_count": 3}' \
+    "$(q $dst "INSERT INTO app.telemetry VALUES (2, '{\"password\": \"y\", \"nickname\": \"q\", \"token\": \"t\", \"token_count\": 3}') RETURNING metadata")"
 
 for db in $src $dst; do q postgres "DROP DATABASE $db" >/dev/null; done
