@@ -3,7 +3,14 @@
 -- validation, what is never redacted, the actions and the key, rules,
 -- safe keys and paths, the trigger, and misuse.
 --
+-- A key set before the library is loaded (as postgresql.conf sets it) is
+-- kept when it loads.
+SET lifecycle.redaction_key = 'k3:set-before-the-library-loads';
 CREATE EXTENSION pg_lifecycle;
+SELECT lifecycle.set_redaction_rule('detector', 'email', 'hash');
+SELECT lifecycle.redact_jsonb('{"a": "a@b.io"}') ->> 'a' LIKE '[hash:k3:%]' AS kept_at_load;
+SELECT lifecycle.drop_redaction_rule('detector', 'email');
+RESET lifecycle.redaction_key;
 CREATE FUNCTION r(doc jsonb) RETURNS jsonb LANGUAGE sql AS 'SELECT lifecycle.redact_jsonb(doc)';
 
 -- Keys: case, camelCase, kebab-case, snake_case and spaces are words.
@@ -135,12 +142,6 @@ SHOW lifecycle.redaction_key;
 SET lifecycle.redaction_key_file = 'regress_no_such.key';
 SELECT r('{"a": "a@b.io"}');
 RESET lifecycle.redaction_key_file;
-RESET lifecycle.redaction_key;
--- A key set before the library is loaded (as postgresql.conf sets it) is
--- kept when it loads.
-\c -
-SET lifecycle.redaction_key = 'k3:set-before-the-library-loads';
-SELECT lifecycle.redact_jsonb('{"a": "a@b.io"}') ->> 'a' LIKE '[hash:k3:%]' AS kept_at_load;
 RESET lifecycle.redaction_key;
 SELECT lifecycle.drop_redaction_rule('detector', 'email');
 
