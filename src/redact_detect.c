@@ -846,47 +846,92 @@ rd_detect(const char *s, int len, const bool *on, RdSpan **spans)
 {
 	RdScan		sc = {s, len, NULL, 0, 0};
 	RdSpan	   *sp;
-	bool		digit = false,
-				at = false,
-				upper = false;
 	int			i,
 				kept,
-				last_end;
+				last_end,
+				ndigit = 0,
+				ncolon = 0;
+	bool		at = false,
+				scheme = false,
+				dash5 = false,
+				eyj = false,
+				bword = false,
+				aws = false,
+				iban = false,
+				plus_digit = false,
+				digit_dash_digit = false,
+				digit_dot_digit = false;
 
+	/*
+	 * One pass for the anchors every detector needs; a detector runs only
+	 * when its anchor is there (most strings are timestamps, ids, words).
+	 */
 	for (i = 0; i < len; i++)
 	{
 		char		c = s[i];
+		char		n1 = i + 1 < len ? s[i + 1] : '\0';
+		char		n2 = i + 2 < len ? s[i + 2] : '\0';
 
-		digit |= IS_DIGIT(c);
-		at |= c == '@';
-		upper |= IS_UPPER(c);
+		if (IS_DIGIT(c))
+		{
+			ndigit++;
+			digit_dash_digit |= n1 == '-' && IS_DIGIT(n2);
+			digit_dot_digit |= n1 == '.' && IS_DIGIT(n2);
+			continue;
+		}
+		if (IS_UPPER(c))
+		{
+			aws |= c == 'A' && IS_UPPER(n1) && IS_UPPER(n2);
+			iban |= IS_UPPER(n1) && IS_DIGIT(n2) && i + 3 < len && IS_DIGIT(s[i + 3]);
+			bword |= c == 'B' && (n1 == 'e' || n1 == 'a' || n1 == 'E' || n1 == 'A');
+			continue;
+		}
+		switch (c)
+		{
+			case '@':
+				at = true;
+				break;
+			case ':':
+				ncolon++;
+				scheme |= n1 == '/' && n2 == '/';
+				break;
+			case '+':
+				plus_digit |= IS_DIGIT(n1);
+				break;
+			case '-':
+				dash5 |= i + 4 < len && memcmp(s + i, "-----", 5) == 0;
+				break;
+			case 'e':
+				eyj |= n1 == 'y' && n2 == 'J';
+				break;
+			case 'b':
+				bword |= n1 == 'e' || n1 == 'a' || n1 == 'E' || n1 == 'A';
+				break;
+		}
 	}
-	if (on[RD_DET_PEM] && upper)
+	if (on[RD_DET_PEM] && dash5)
 		rd_private_keys(&sc);
-	if (on[RD_DET_JWT] && upper)
+	if (on[RD_DET_JWT] && eyj)
 		rd_jwts(&sc);
-	if (on[RD_DET_URL_CREDENTIALS] && at)
+	if (on[RD_DET_URL_CREDENTIALS] && scheme && at)
 		rd_url_credentials(&sc);
-	if (on[RD_DET_AUTH_HEADER])
+	if (on[RD_DET_AUTH_HEADER] && bword)
 		rd_auth_headers(&sc);
 	if (on[RD_DET_EMAIL] && at)
 		rd_emails(&sc);
-	if (on[RD_DET_AWS_KEY] && upper)
+	if (on[RD_DET_AWS_KEY] && aws)
 		rd_aws_keys(&sc);
-	if (digit)
-	{
-		if (on[RD_DET_IBAN] && upper)
-			rd_ibans(&sc);
-		if (on[RD_DET_CARD])
-			rd_cards(&sc);
-		if (on[RD_DET_SSN])
-			rd_ssns(&sc);
-		if (on[RD_DET_PHONE])
-			rd_phones(&sc);
-		if (on[RD_DET_IPV4])
-			rd_ipv4s(&sc);
-	}
-	if (on[RD_DET_IPV6])
+	if (on[RD_DET_IBAN] && iban)
+		rd_ibans(&sc);
+	if (on[RD_DET_CARD] && ndigit >= 13)
+		rd_cards(&sc);
+	if (on[RD_DET_SSN] && digit_dash_digit && ndigit >= 9)
+		rd_ssns(&sc);
+	if (on[RD_DET_PHONE] && plus_digit && ndigit >= 8)
+		rd_phones(&sc);
+	if (on[RD_DET_IPV4] && digit_dot_digit && ndigit >= 4)
+		rd_ipv4s(&sc);
+	if (on[RD_DET_IPV6] && ncolon >= 2)
 		rd_ipv6s(&sc);
 	*spans = sp = sc.spans;
 	if (sc.n <= 1)

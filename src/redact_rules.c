@@ -166,7 +166,7 @@ rd_key_rule(RdRules *r, const char *key, int len)
 	if (len >= RD_MEMO_KEYLEN || memchr(key, '\0', len) != NULL)
 		return rd_key_verdict(r, key, len);
 	memcpy(buf, key, len);
-	memset(buf + len, 0, RD_MEMO_KEYLEN - len);
+	buf[len] = '\0';
 	m = hash_search(r->key_memo, buf, HASH_ENTER, &found);
 	if (!found)
 	{
@@ -182,7 +182,7 @@ rd_key_rule(RdRules *r, const char *key, int len)
 			ctl.entrysize = sizeof(RdMemo);
 			ctl.hcxt = r->entry.cxt;
 			r->key_memo = hash_create("pg_lifecycle redaction keys", 1024, &ctl,
-									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+									  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 			r->memo_size = 0;
 			return verdict;
 		}
@@ -371,7 +371,7 @@ rd_build(LcEntry *entry, Relation rel)
 	ctl.entrysize = sizeof(RdMemo);
 	ctl.hcxt = cxt;
 	r->key_memo = hash_create("pg_lifecycle redaction keys", 1024, &ctl,
-							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	r->memo_size = 0;
 }
 
