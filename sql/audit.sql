@@ -238,6 +238,41 @@ SELECT op, record_id, new_values->>'f' AS f, new_values->>'b' AS b, new_values->
   FROM lifecycle.audit_log WHERE table_name = 'regress_same' ORDER BY id;
 DROP TABLE regress_same;
 
+-- hash_columns: the log keeps keyed pseudonyms (a change is visible, the
+-- value is not); redact_values: logged values pass the redaction rules.
+CREATE TABLE regress_private (id int PRIMARY KEY, email text, ssn text, note text, meta jsonb);
+SELECT lifecycle.enable_audit('regress_private', hash_columns => '{email, ssn}', redact_values => true);
+SELECT table_name, hash_columns, redact_values FROM lifecycle.audited_tables WHERE table_name = 'regress_private'::regclass;
+SET lifecycle.redaction_key = 'k1:0123456789abcdef0123456789abcdef';
+INSERT INTO regress_private VALUES
+  (1, 'ann@example.com', '078-05-1120', 'call +44 20 7946 0958', '{"password": "p", "ok": 1}'),
+  (2, 'ann@example.com', NULL, 'fine', NULL);
+UPDATE regress_private SET email = 'bob@example.com' WHERE id = 1;
+UPDATE regress_private SET note = 'still fine' WHERE id = 2;
+SELECT op, record_id, old_values, new_values FROM lifecycle.audit_log
+ WHERE table_name = 'regress_private' ORDER BY id;
+-- equal values, equal pseudonyms; nothing of the values is in the log
+SELECT count(DISTINCT new_values->>'email') AS one_pseudonym
+  FROM lifecycle.audit_log WHERE table_name = 'regress_private' AND op = 'INSERT';
+SELECT count(*) AS leaked FROM lifecycle.audit_log
+ WHERE table_name = 'regress_private' AND (coalesce(old_values::text, '') || new_values::text) ~ 'example\.com|078-05|7946|"p"';
+-- without a key: masked, with the warning; never an unkeyed hash
+RESET lifecycle.redaction_key;
+INSERT INTO regress_private VALUES (3, 'cy@example.com', NULL, NULL, NULL);
+SELECT new_values->>'email' AS email FROM lifecycle.audit_log
+ WHERE table_name = 'regress_private' AND record_id = '3';
+-- bad options change nothing
+SELECT lifecycle.enable_audit('regress_private', hash_columns => '{nope}');
+SELECT lifecycle.enable_audit('regress_private', redact_columns => '{email}', hash_columns => '{email}');
+SELECT lifecycle.enable_audit('regress_private', exclude_columns => '{ssn}', hash_columns => '{ssn}');
+SELECT hash_columns FROM lifecycle.audited_tables WHERE table_name = 'regress_private'::regclass;
+-- turning the options off logs values again
+SELECT lifecycle.enable_audit('regress_private');
+UPDATE regress_private SET email = 'dee@example.com' WHERE id = 3;
+SELECT new_values->>'email' AS email FROM lifecycle.audit_log
+ WHERE table_name = 'regress_private' AND record_id = '3' AND op = 'UPDATE';
+DROP TABLE regress_private;
+
 RESET request.jwt.claims;
 RESET request.headers;
 DROP VIEW regress_log;

@@ -47,6 +47,7 @@
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/json.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -98,6 +99,11 @@ typedef struct AuTable
 	FmgrInfo	to_jsonb;		/* to_jsonb() of the table's row type */
 	bool	   *excluded;		/* by attribute number - 1 */
 	bool	   *redacted;
+	/* enable_audit(hash_columns, redact_values): values rewritten in C */
+	char	  **hash_names;		/* columns logged as keyed pseudonyms */
+	int			nhash;
+	bool		redact_values;	/* logged values through the redaction rules */
+	bool		transform;		/* either: the log rows come back to C */
 } AuTable;
 
 static LcCache *au_cache = NULL;
@@ -296,6 +302,47 @@ au_trigger_args(AuTable *t, Relation rel)
 	t->args_ok = t->args[0] != NULL;
 }
 
+/* hash_columns (a jsonb array of names) and redact_values, from the registration. */
+static void
+au_read_options(AuTable *t, Relation rel)
+{
+	bool		isnull;
+	Jsonb	   *names = DatumGetJsonbP(lc_result(0, 1, &isnull));
+	JsonbIterator *it = JsonbIteratorInit(&names->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			n = JB_ROOT_COUNT(names);
+
+	t->redact_values = DatumGetBool(lc_result(0, 2, &isnull));
+	t->hash_names = palloc0(sizeof(char *) * Max(n, 1));
+	t->nhash = 0;
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (tok == WJB_ELEM && v.type == jbvString && t->nhash < n)
+			t->hash_names[t->nhash++] = pnstrdup(v.val.string.val, v.val.string.len);
+	t->transform = t->nhash > 0 || t->redact_values;
+}
+
+/* A jsonb[] of logged rows with pseudonyms and redaction applied. */
+static Datum
+au_transform_rows(AuTable *t, Datum array)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+	ArrayType  *a = DatumGetArrayTypeP(array);
+	int			dims[1],
+				lbs[1] = {1};
+
+	deconstruct_array(a, JSONBOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+		if (!nulls[i])
+			elems[i] = lc_redact_logged_row(elems[i], t->hash_names, t->nhash, t->redact_values);
+	dims[0] = n;
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, JSONBOID, -1, false,
+											  TYPALIGN_INT));
+}
+
 static void
 au_build(LcEntry *entry, Relation rel)
 {
@@ -309,10 +356,15 @@ au_build(LcEntry *entry, Relation rel)
 	t->name_relid = lc_partition_root(relid);
 	values[0] = ObjectIdGetDatum(t->name_relid);
 	values[1] = ObjectIdGetDatum(relid);
+	/* to_jsonb: the options of 0.5.0 are read alike before the update */
 	t->registered = lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
-							   "SELECT 1 FROM " LIFECYCLE_SCHEMA ".audit_tables"
+							   "SELECT COALESCE(pg_catalog.to_jsonb(a) OPERATOR(pg_catalog.->) 'hash_columns', '[]'),"
+							   " COALESCE((pg_catalog.to_jsonb(a) OPERATOR(pg_catalog.->>) 'redact_values')::pg_catalog.bool, false)"
+							   " FROM " LIFECYCLE_SCHEMA ".audit_tables a"
 							   " WHERE relid OPERATOR(pg_catalog.=) $1 OR relid OPERATOR(pg_catalog.=) $2",
 							   2, types, values, NULL, SPI_OK_SELECT, 1) == 1;
+	if (t->registered)
+		au_read_options(t, rel);
 	au_trigger_args(t, rel);
 	if (!t->registered || !t->args_ok)
 		return;
@@ -329,7 +381,8 @@ au_build(LcEntry *entry, Relation rel)
 		" WHEN (lo.r).deleted_at IS NOT NULL AND (ln.r).deleted_at IS NULL THEN 'RESTORE'"
 		" ELSE 'UPDATE' END::" LIFECYCLE_SCHEMA ".audit_operation" :
 		"'UPDATE'::" LIFECYCLE_SCHEMA ".audit_operation";
-	t->builtin = au_builtin_types(rel);
+	/* pseudonyms and redaction are applied in C to the rows read back */
+	t->builtin = au_builtin_types(rel) && !t->transform;
 	t->reg_types = au_reg_types(rel);
 	t->deleted_at = deleted_at;
 	if (t->builtin)
@@ -914,6 +967,11 @@ au_record(AuTable *t, AuOp op, Oid runner)
 		(void) lc_plan_run(au_plan(t, op), values, nulls, SPI_OK_SELECT, 0);
 		for (i = 0; i < 5 && !isnull; i++)
 			arrays[i] = lc_result(0, i + 1, &isnull);
+		if (!isnull && t->transform)
+		{
+			arrays[2] = au_transform_rows(t, arrays[2]);
+			arrays[3] = au_transform_rows(t, arrays[3]);
+		}
 		if (!isnull)
 			au_write_log(false, values + 4, nulls + 4, arrays);
 	}

@@ -52,24 +52,28 @@ CREATE TABLE lifecycle.audit_tables (
     relid           regclass    PRIMARY KEY,
     exclude_columns text[]      NOT NULL DEFAULT '{}',
     redact_columns  text[]      NOT NULL DEFAULT '{}',
-    enabled_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
+    enabled_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    hash_columns    text[]      NOT NULL DEFAULT '{}',
+    redact_values   boolean     NOT NULL DEFAULT false
 );
 REVOKE ALL ON lifecycle.audit_tables FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('lifecycle.audit_tables', '');
 
 CREATE VIEW lifecycle.audited_tables AS
-SELECT relid AS table_name, exclude_columns, redact_columns, enabled_at
+SELECT relid AS table_name, exclude_columns, redact_columns, enabled_at, hash_columns, redact_values
   FROM lifecycle.audit_tables;
 
 COMMENT ON VIEW lifecycle.audited_tables IS
   'Audited tables and their options';
 
 CREATE FUNCTION lifecycle.enable_audit(tbl regclass, exclude_columns text[] DEFAULT '{}',
-                                       redact_columns text[] DEFAULT '{}')
+                                       redact_columns text[] DEFAULT '{}',
+                                       hash_columns text[] DEFAULT '{}',
+                                       redact_values boolean DEFAULT false)
 RETURNS void AS 'MODULE_PATHNAME', 'enable_audit' LANGUAGE C VOLATILE;
 
-COMMENT ON FUNCTION lifecycle.enable_audit(regclass, text[], text[]) IS
-  'Audit a table you own into lifecycle.audit_log; idempotent, re-running changes the options';
+COMMENT ON FUNCTION lifecycle.enable_audit(regclass, text[], text[], text[], boolean) IS
+  'Audit a table you own into lifecycle.audit_log; idempotent, re-running changes the options; hash_columns log keyed pseudonyms, redact_values passes logged values through the redaction rules';
 
 CREATE FUNCTION lifecycle.disable_audit(tbl regclass)
 RETURNS void AS 'MODULE_PATHNAME', 'disable_audit' LANGUAGE C VOLATILE;

@@ -54,7 +54,8 @@ au_array_arg(FunctionCallInfo fcinfo, int argno)
 
 /* "{3,5}": the attribute numbers of a list of column names, checked. */
 static char *
-au_attnums(Relation rel, ArrayType *names, const char *what, ArrayType *other)
+au_attnums(Relation rel, ArrayType *names, const char *what, ArrayType *other,
+		   const char *other_what)
 {
 	Datum	   *elems;
 	bool	   *nulls;
@@ -88,8 +89,8 @@ au_attnums(Relation rel, ArrayType *names, const char *what, ArrayType *other)
 				if (!onulls[j] && strcmp(TextDatumGetCString(oelems[j]), col) == 0)
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("column \"%s\" is in both exclude_columns and redact_columns", col),
-							 errdetail("An excluded column never appears in the log; a redacted one appears with its value masked."),
+							 errmsg("column \"%s\" is in both %s and %s", col, other_what, what),
+							 errdetail("An excluded column never appears in the log; a redacted one appears with its value masked; a hashed one with a keyed pseudonym of it."),
 							 errhint("Name it in one list only.")));
 		}
 		appendStringInfo(&buf, "%s%d", i ? "," : "", attnum);
@@ -123,30 +124,50 @@ enable_audit(PG_FUNCTION_ARGS)
 	Oid			relid = au_table_arg(fcinfo, "enable_audit");
 	ArrayType  *exclude = au_array_arg(fcinfo, 1);
 	ArrayType  *redact = au_array_arg(fcinfo, 2);
+	/* the SQL of 0.4.0 (before ALTER EXTENSION UPDATE) has three arguments */
+	bool		options = PG_NARGS() > 3;
+	ArrayType  *hash = options ? au_array_arg(fcinfo, 3) : construct_empty_array(TEXTOID);
+	bool		redact_values = options && !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
 	Relation	rel;
 	char	   *args;
 	List	   *tables;
-	Oid			argtypes[3] = {OIDOID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		values[3];
+	Oid			argtypes[5] = {OIDOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID};
+	Datum		values[5];
 
 	rel = lc_open_owned_table(relid, ShareRowExclusiveLock, "enable_audit");
 	args = psprintf("%s, %s",
-					quote_literal_cstr(au_attnums(rel, exclude, "exclude_columns", NULL)),
-					quote_literal_cstr(au_attnums(rel, redact, "redact_columns", exclude)));
+					quote_literal_cstr(au_attnums(rel, exclude, "exclude_columns", NULL, NULL)),
+					quote_literal_cstr(au_attnums(rel, redact, "redact_columns", exclude,
+												  "exclude_columns")));
+	(void) au_attnums(rel, hash, "hash_columns", exclude, "exclude_columns");
+	(void) au_attnums(rel, hash, "hash_columns", redact, "redact_columns");
 	tables = au_tables(rel);
 	relation_close(rel, NoLock);
 
 	lc_enter();
+	/* CREATE OR REPLACE: the tables' cached options are read again */
 	lc_install_triggers(tables, au_triggers, AU_NTRIGGERS, "audit_trigger", args, true);
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = PointerGetDatum(exclude);
 	values[2] = PointerGetDatum(redact);
-	(void) lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
-					  "INSERT INTO " LIFECYCLE_SCHEMA ".audit_tables (relid, exclude_columns, redact_columns)"
-					  " VALUES ($1, $2, $3) ON CONFLICT (relid) DO UPDATE"
-					  " SET exclude_columns = excluded.exclude_columns,"
-					  " redact_columns = excluded.redact_columns, enabled_at = pg_catalog.now()",
-					  3, argtypes, values, NULL, SPI_OK_INSERT, 0);
+	values[3] = PointerGetDatum(hash);
+	values[4] = BoolGetDatum(redact_values);
+	if (options)
+		(void) lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
+						  "INSERT INTO " LIFECYCLE_SCHEMA ".audit_tables"
+						  " (relid, exclude_columns, redact_columns, hash_columns, redact_values)"
+						  " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (relid) DO UPDATE"
+						  " SET exclude_columns = excluded.exclude_columns,"
+						  " redact_columns = excluded.redact_columns, hash_columns = excluded.hash_columns,"
+						  " redact_values = excluded.redact_values, enabled_at = pg_catalog.now()",
+						  5, argtypes, values, NULL, SPI_OK_INSERT, 0);
+	else
+		(void) lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
+						  "INSERT INTO " LIFECYCLE_SCHEMA ".audit_tables (relid, exclude_columns, redact_columns)"
+						  " VALUES ($1, $2, $3) ON CONFLICT (relid) DO UPDATE"
+						  " SET exclude_columns = excluded.exclude_columns,"
+						  " redact_columns = excluded.redact_columns, enabled_at = pg_catalog.now()",
+						  3, argtypes, values, NULL, SPI_OK_INSERT, 0);
 	lc_leave();
 	PG_RETURN_VOID();
 }

@@ -212,6 +212,10 @@ extern void lc_install_triggers(List *relids, const LcTriggerShape *shapes, int 
 
 /* ---------- actor.c: who is acting, from the request's JWT claims ---------- */
 
+/* Redaction for audit's logged rows (redact.c): pseudonyms of the keys
+ * in hash, then the redaction rules if redact. */
+extern Datum lc_redact_logged_row(Datum row, char **hash, int nhash, bool redact);
+
 extern bool lifecycle_current_actor(pg_uuid_t *actor);
 extern const char *lifecycle_current_actor_role(void);
 extern char *lifecycle_forwarded_for(void);

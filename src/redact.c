@@ -937,3 +937,62 @@ const LcFeature lc_redaction_feature = {
 	.forget_dropped = rd_forget_dropped,
 	.config_table = "redaction_tables",
 };
+
+/* ---------- for audit: logged values ---------- */
+
+/*
+ * A logged row (a jsonb object of column values): the values of the keys
+ * in hash replaced by keyed pseudonyms ("[REDACTED]" without a usable
+ * key, with the warning), then, if redact, the whole object passed through
+ * the redaction rules.  The same pointer when nothing changed.
+ */
+Datum
+lc_redact_logged_row(Datum datum, char **hash, int nhash, bool redact)
+{
+	Jsonb	   *row = DatumGetJsonbP(datum);
+
+	if (nhash > 0 && JB_ROOT_IS_OBJECT(row))
+	{
+		JsonbParseState *st = NULL;
+		JsonbIterator *it = JsonbIteratorInit(&row->root);
+		JsonbValue	v,
+				   *res = NULL;
+		JsonbIteratorToken tok;
+		bool		keyed = rd_key_ready(true);
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY)
+			{
+				JsonbValue	key = v;
+				int			i;
+				bool		hashed = false;
+
+				tok = JsonbIteratorNext(&it, &v, true);
+				for (i = 0; i < nhash && !hashed; i++)
+					hashed = (int) strlen(hash[i]) == key.val.string.len &&
+						memcmp(hash[i], key.val.string.val, key.val.string.len) == 0;
+				(void) pushJsonbValue(&st, WJB_KEY, &key);
+				if (hashed && v.type != jbvNull)
+				{
+					StringInfoData out;
+					int			len;
+					char	   *data = rd_value_text(&v, &len);
+
+					initStringInfo(&out);
+					if (!keyed || !rd_hash(data, len, &out))
+						appendStringInfoString(&out, "[REDACTED]");
+					rd_push_string(&st, WJB_VALUE, out.data, out.len);
+				}
+				else
+					(void) pushJsonbValue(&st, WJB_VALUE, &v);
+			}
+			else
+				res = pushJsonbValue(&st, tok, NULL);
+		}
+		row = JsonbValueToJsonb(res);
+	}
+	if (redact)
+		row = rd_redact(row, NULL, NULL);
+	return JsonbPGetDatum(row);
+}

@@ -291,3 +291,32 @@ CREATE EXTENSION IF NOT EXISTS pg_cron;
 SELECT lifecycle.schedule_retention('17 3 * * *') AS job_id;
 SELECT jobname, schedule, command FROM cron.job ORDER BY jobid;
 SELECT table_name, last_status, next_due FROM lifecycle.retention_overview;
+
+\echo
+\echo '== 15. Redaction: secrets and personal data never reach telemetry_events'
+\echo '   SELECT lifecycle.enable_redaction(''public.telemetry_events'', ''{metadata}'')'
+SELECT lifecycle.enable_redaction('public.telemetry_events', '{metadata}');
+\echo '   the seeded event, before the trigger existed, and what redaction would say about it:'
+SELECT metadata FROM public.telemetry_events WHERE event = 'page_view' AND metadata <> '{}' ORDER BY id LIMIT 1;
+SELECT r.* FROM public.telemetry_events e, lifecycle.redaction_report(e.metadata) r
+ WHERE e.event = 'page_view' AND e.metadata <> '{}';
+\echo '   Alice''s app sends an event through the API; it is scrubbed as it is inserted:'
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"sub": "a11ce000-0000-4000-8000-000000000001", "role": "authenticated"}';
+INSERT INTO public.telemetry_events (account_id, user_id, event, metadata)
+VALUES ('acc00000-0000-4000-8000-000000000ac1', 'a11ce000-0000-4000-8000-000000000001', 'checkout',
+        '{"userPassword": "hunter2", "headers": {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"},
+          "note": "receipt to alice@acme.test, card 4111 1111 1111 1111",
+          "order_id": "123e4567-e89b-12d3-a456-426614174000", "token_count": 1234,
+          "context": "{\"db\": \"postgres://app:s3cret@db.internal:5432/app\"}"}')
+RETURNING jsonb_pretty(metadata) AS stored;
+COMMIT;
+\echo '   token_count is a count, not a token: the team makes it a safe key'
+SELECT lifecycle.add_safe_key('token_count');
+SELECT lifecycle.redact_jsonb('{"token_count": 1234, "sessionToken": "abc"}') AS redacted;
+\echo '   the rules in effect (your own rows override the defaults; pg_dump keeps them):'
+SELECT kind, count(*) AS rules, string_agg(DISTINCT action, ',') AS actions
+  FROM lifecycle.redaction_rules_in_effect WHERE enabled GROUP BY kind ORDER BY kind;
+\echo '   the same table keeps its retention policy: redaction on the way in, retention on the way out'
+SELECT table_name, action, keep FROM lifecycle.retention_overview;

@@ -1,6 +1,27 @@
 \echo Use "ALTER EXTENSION pg_lifecycle UPDATE TO '0.5.0'" to load this file. \quit
 
--- pg_lifecycle 0.4.0 -> 0.5.0: telemetry redaction.  Nothing existing changes.
+-- pg_lifecycle 0.4.0 -> 0.5.0: telemetry redaction.  Data and configuration
+-- are kept; what changes:
+
+-- Audit: keyed pseudonyms of chosen columns, and logged values passed
+-- through the redaction rules, as options of enable_audit().
+ALTER TABLE lifecycle.audit_tables
+    ADD COLUMN hash_columns text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN redact_values boolean NOT NULL DEFAULT false;
+CREATE OR REPLACE VIEW lifecycle.audited_tables AS
+SELECT relid AS table_name, exclude_columns, redact_columns, enabled_at, hash_columns, redact_values
+  FROM lifecycle.audit_tables;
+DROP FUNCTION lifecycle.enable_audit(regclass, text[], text[]);
+CREATE FUNCTION lifecycle.enable_audit(tbl regclass, exclude_columns text[] DEFAULT '{}',
+                                       redact_columns text[] DEFAULT '{}',
+                                       hash_columns text[] DEFAULT '{}',
+                                       redact_values boolean DEFAULT false)
+RETURNS void AS 'MODULE_PATHNAME', 'enable_audit' LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION lifecycle.enable_audit(regclass, text[], text[], text[], boolean) IS
+  'Audit a table you own into lifecycle.audit_log; idempotent, re-running changes the options; hash_columns log keyed pseudonyms, redact_values passes logged values through the redaction rules';
+
+-- The rest is new.
 
 -- Telemetry redaction: secrets and personal data scrubbed from jsonb (and
 -- json, and text holding JSON) before it is stored.

@@ -100,10 +100,15 @@ SQL
            q $old "SELECT lifecycle.enable_redaction('events')" >/dev/null
            q $old "INSERT INTO events VALUES ('{\"password\": \"x\", \"m\": \"a@b.io\"}')" >/dev/null
            q $old "SELECT doc FROM events")"
+    check "audit pseudonyms (hash_columns) after the update from $from" "[REDACTED]|{name}" \
+        "$(q $old "SELECT lifecycle.enable_audit('projects', hash_columns => '{name}')" >/dev/null
+           q $old "UPDATE projects SET name = 'secret name' WHERE id = 1" >/dev/null 2>&1
+           q $old "SELECT new_values ->> 'name' FROM lifecycle.audit_log ORDER BY id DESC LIMIT 1" 2>/dev/null)|$(q $old "SELECT hash_columns FROM lifecycle.audited_tables")"
+    q $old "SELECT lifecycle.enable_audit('projects')" >/dev/null
     q $old "CREATE TABLE gone (id int PRIMARY KEY); SELECT lifecycle.enable_soft_delete('gone'); DROP TABLE gone, projects CASCADE" >/dev/null
     check "the one sql_drop event trigger forgets dropped tables (from $from)" "1|accounts|0" \
         "$(q $old "SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'lifecycle%'")|$(q $old "SELECT string_agg(relid::text, ',') FROM lifecycle.soft_delete_tables")|$(q $old "SELECT count(*) FROM lifecycle.audit_tables")"
-    check "the audit log is read through audit_log_visible after the update from $from" "5" \
+    check "the audit log is read through audit_log_visible after the update from $from" "6" \
         "$(q $old "SELECT count(*) FROM lifecycle.audit_log_visible")"
 done
 
