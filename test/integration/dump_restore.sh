@@ -103,7 +103,7 @@ check "usage counts and ledger restored, and counting" "ai 7,tasks 8|8 7|1" \
 check "data restored unchanged" \
     "$(q $src "SELECT string_agg(format('%s %s %s', id, name, updated_at), ',' ORDER BY id) FROM app.projects")" \
     "$(q $dst "SELECT string_agg(format('%s %s %s', id, name, updated_at), ',' ORDER BY id) FROM app.projects")"
-check "triggers restored" "lifecycle_audit_delete,lifecycle_audit_insert,lifecycle_audit_start,lifecycle_audit_truncate,lifecycle_audit_update,lifecycle_soft_delete_guard_ins,lifecycle_soft_delete_guard_upd,lifecycle_soft_delete_intercept,lifecycle_soft_delete_intercept_end,lifecycle_updated_at,lifecycle_usage_delete,lifecycle_usage_guard,lifecycle_usage_insert,lifecycle_usage_truncate,lifecycle_usage_update,notes_stamp" \
+check "triggers restored" "lifecycle_audit_delete,lifecycle_audit_insert,lifecycle_audit_start,lifecycle_audit_truncate,lifecycle_audit_update,lifecycle_redact,lifecycle_soft_delete_guard_ins,lifecycle_soft_delete_guard_upd,lifecycle_soft_delete_intercept,lifecycle_soft_delete_intercept_end,lifecycle_updated_at,lifecycle_usage_delete,lifecycle_usage_guard,lifecycle_usage_insert,lifecycle_usage_truncate,lifecycle_usage_update,notes_stamp" \
     "$(q $dst "SELECT string_agg(DISTINCT tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE NOT tgisinternal AND tgrelid::regclass::text NOT LIKE 'lifecycle.%'")"
 check "restored trigger stamps time and actor" "t|99999999-9999-4999-8999-999999999999" \
     "$(q $dst "SET request.jwt.claims = '{\"sub\": \"99999999-9999-4999-8999-999999999999\"}';
