@@ -266,6 +266,21 @@ SELECT lifecycle.enable_audit('regress_private', hash_columns => '{nope}');
 SELECT lifecycle.enable_audit('regress_private', redact_columns => '{email}', hash_columns => '{email}');
 SELECT lifecycle.enable_audit('regress_private', exclude_columns => '{ssn}', hash_columns => '{ssn}');
 SELECT hash_columns FROM lifecycle.audited_tables WHERE table_name = 'regress_private'::regclass;
+-- a hashed column renamed is still hashed (by number, not by name)
+SET lifecycle.redaction_key = 'k1:0123456789abcdef0123456789abcdef';
+ALTER TABLE regress_private RENAME COLUMN ssn TO social;
+INSERT INTO regress_private VALUES (4, 'x@example.com', '078-05-1120', NULL, NULL);
+SELECT new_values->>'social' LIKE '[hash:k1:%' AS still_hashed,
+       (SELECT hash_columns FROM lifecycle.audited_tables WHERE table_name = 'regress_private'::regclass)
+  FROM lifecycle.audit_log WHERE table_name = 'regress_private' AND record_id = '4';
+-- a hashed key column: the record id is its pseudonym
+CREATE TABLE regress_by_email (email text PRIMARY KEY, name text);
+SELECT lifecycle.enable_audit('regress_by_email', hash_columns => '{email}');
+INSERT INTO regress_by_email VALUES ('ann@example.com', 'Ann');
+SELECT record_id = new_values->>'email' AS id_is_pseudonym, record_id LIKE '[hash:k1:%' AS hashed
+  FROM lifecycle.audit_log WHERE table_name = 'regress_by_email';
+DROP TABLE regress_by_email;
+RESET lifecycle.redaction_key;
 -- turning the options off logs values again
 SELECT lifecycle.enable_audit('regress_private');
 UPDATE regress_private SET email = 'dee@example.com' WHERE id = 3;

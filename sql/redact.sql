@@ -20,11 +20,17 @@ SELECT k, r(jsonb_build_object(k, 'v')) ->> k AS redacted
                     'refresh_token', 'apiKey', 'api-key', 'X-API-Key', 'APIKey', 'apikey',
                     'aws_access_key_id', 'privateKey', 'Authorization', 'Cookie', 'Set-Cookie',
                     'sessionId', 'session_id', 'sessionid', 'credentials', 'otp', 'ssn',
-                    'cardNumber', 'cvv', 'CVC', 'iban']) k;
+                    'cardNumber', 'cvv', 'CVC', 'iban',
+                    -- plurals, and words run together
+                    'passwords', 'secrets', 'tokens', 'apiKeys', 'accessTokens', 'cookies',
+                    'userpassword', 'newpassword', 'accesstoken', 'ACCESSTOKEN', 'clientsecret',
+                    'privatekey', 'csrftoken']) k;
 -- Whole words only.
 SELECT k, r(jsonb_build_object(k, 'v')) ->> k AS kept
   FROM unnest(ARRAY['authenticated', 'author', 'tokenizer', 'passwordless', 'monkey', 'keyboard',
-                    'prompt_tokens', 'secretary', 'session', 'card', 'cookies_enabled']) k;
+                    'secretary', 'session', 'card', 'passwordhash']) k;
+-- A plural takes no numbers or booleans: counts and flags stay.
+SELECT r('{"prompt_tokens": 12, "total_tokens": 40, "cookies_enabled": true, "tokens": ["t1"]}');
 -- The whole value goes, whatever its type.
 SELECT r('{"password": {"a": 1}, "token": [1, 2], "secret": 42, "pwd": null, "otp": true}');
 
@@ -296,6 +302,10 @@ BEGIN
         RETURN fz_pick(ARRAY['true', 'false', 'null'])::jsonb;
     ELSIF c < 0.65 THEN
         RETURN to_jsonb(fz_value(depth + 1)::text);   -- JSON inside a string
+    ELSIF c < 0.68 THEN
+        -- text that looks like JSON around anything (raw newlines, quotes, escapes):
+        -- JSON or not, perhaps only once a match inside is replaced
+        RETURN to_jsonb('{"' || fz_pick(ARRAY['password', 'note', 'k']) || '": "' || fz_string() || '"}');
     ELSIF c < 0.8 THEN
         FOR i IN 1 .. floor(random() * 4)::int LOOP
             a := a || jsonb_build_array(fz_value(depth + 1));
@@ -324,6 +334,48 @@ SELECT count(*) AS documents,
        count(*) FILTER (WHERE (out IS DISTINCT FROM doc) <> reported) AS changed_without_reason
   FROM fz_out;
 DROP FUNCTION fz_value(int), fz_string(), fz_pick(text[]);
+
+-- Found by an independent review (each was a bug):
+-- the same column named twice
+CREATE TABLE dup (p jsonb);
+SELECT lifecycle.enable_redaction('dup', '{p,p}');
+CREATE TRIGGER t BEFORE INSERT ON dup FOR EACH ROW EXECUTE FUNCTION lifecycle.redact_trigger('p', 'p');
+INSERT INTO dup VALUES ('{}');
+DROP TABLE dup;
+-- numbers whose text is huge are not turned into text
+SELECT r(('[' || repeat('1e131071,', 2000) || '1]')::jsonb) IS NOT NULL AS huge_numbers;
+-- JSON in a string that jsonb cannot hold goes whole, it cannot be scrubbed
+SELECT r('{"a": "[1e1000000]", "b": "{\"password\": \"hunter2\", \"z\": \"\\u0000\"}"}');
+-- JSON after a tab; text that is JSON once a match is replaced
+SELECT r(jsonb_build_object('a', E'\t{"password": "x"}'));
+SELECT r(jsonb_build_object('s', E'{"password":"hunter2","k":"-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----"}')) AS once,
+       r(r(jsonb_build_object('s', E'{"password":"hunter2","k":"-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----"}')))
+       = r(jsonb_build_object('s', E'{"password":"hunter2","k":"-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----"}')) AS idempotent;
+-- look-alikes of markers are values like any other
+SELECT r('{"password": "[redacted: hunter2]", "token": "[hash:my token]", "secret": "[redacted:secret]"}');
+-- cards followed by more digits, two cards one space apart
+SELECT v, r(jsonb_build_object('v', v)) ->> 'v' AS redacted
+  FROM unnest(ARRAY['card 4111111111111111 12/27', '4111 1111 1111 1111 123',
+                    'cards 4111111111111111 5555555555554444',
+                    'josé@example.com', 'ann@пример.рф', 'a@b.xn--p1ai',
+                    'postgres://user:p@ss@db.example.com/x']) v;
+SELECT v, r(jsonb_build_object('v', v)) ->> 'v' = v AS kept
+  FROM unnest(ARRAY['a[::2]', 'A::B', '1.2.3.4-beta', '+12345678 bytes', '+20240115']) v;
+-- remove on a scalar document leaves null; removing [n] is refused
+SELECT lifecycle.set_redaction_rule('detector', 'card', 'remove');
+SELECT r('4111111111111111') AS removed_scalar, r('[4111111111111111, 1]') AS removed_element;
+SELECT lifecycle.drop_redaction_rule('detector', 'card');
+SELECT lifecycle.set_redaction_rule('path', '$.items[0]', 'remove');
+-- partial keeps nothing of an object
+SELECT lifecycle.set_redaction_rule('key', 'token', 'partial');
+SELECT r('{"token": {"value": "abcdefgh"}, "accessToken": "abcdefgh1234"}');
+SELECT lifecycle.drop_redaction_rule('key', 'token');
+-- json columns: a scalar string is scrubbed; \u0000 cannot be, it goes whole
+CREATE TABLE jcol (j json, t text);
+SELECT lifecycle.enable_redaction('jcol', '{j, t}');
+INSERT INTO jcol VALUES ('"mail a@b.io"', 'plain a@b.io'), ('{"password": "x", "z": "\u0000"}', '{"z": "\u0000", "password": "x"}');
+SELECT j, t FROM jcol;
+DROP TABLE jcol;
 
 -- Attacks.  A role with only TEMP, and a role owning only its own schema,
 -- cannot change rules, safe keys or registrations; attaching the trigger

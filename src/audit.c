@@ -103,7 +103,8 @@ typedef struct AuTable
 	char	  **hash_names;		/* columns logged as keyed pseudonyms */
 	int			nhash;
 	bool		redact_values;	/* logged values through the redaction rules */
-	bool		transform;		/* either: the log rows come back to C */
+	bool		hash_rid;		/* a hashed column is in the key: so is record_id */
+	bool		transform;		/* any: the log rows come back to C */
 } AuTable;
 
 static LcCache *au_cache = NULL;
@@ -307,18 +308,37 @@ static void
 au_read_options(AuTable *t, Relation rel)
 {
 	bool		isnull;
-	Jsonb	   *names = DatumGetJsonbP(lc_result(0, 1, &isnull));
-	JsonbIterator *it = JsonbIteratorInit(&names->root);
+	Jsonb	   *attnums = DatumGetJsonbP(lc_result(0, 1, &isnull));
+	JsonbIterator *it = JsonbIteratorInit(&attnums->root);
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	int			n = JB_ROOT_COUNT(names);
+	int			n = JB_ROOT_COUNT(attnums);
+	AttrNumber	pk[INDEX_MAX_KEYS];
+	int			npk = lc_primary_key(rel, pk);
 
 	t->redact_values = DatumGetBool(lc_result(0, 2, &isnull));
 	t->hash_names = palloc0(sizeof(char *) * Max(n, 1));
 	t->nhash = 0;
+	t->hash_rid = false;
+	/* by attribute number of the audited (root) table: names follow renames */
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		if (tok == WJB_ELEM && v.type == jbvString && t->nhash < n)
-			t->hash_names[t->nhash++] = pnstrdup(v.val.string.val, v.val.string.len);
+	{
+		AttrNumber	attnum;
+		char	   *name;
+		int			k;
+
+		if (tok != WJB_ELEM || v.type != jbvNumeric || t->nhash >= n)
+			continue;
+		attnum = DatumGetInt16(DirectFunctionCall1(numeric_int2, NumericGetDatum(v.val.numeric)));
+		name = get_attname(t->name_relid, attnum, true);
+		if (name == NULL)
+			continue;
+		t->hash_names[t->nhash++] = name;
+		/* a hashed key column: the record id is its pseudonym too */
+		for (k = 0; k < npk; k++)
+			if (strcmp(NameStr(TupleDescAttr(RelationGetDescr(rel), pk[k] - 1)->attname), name) == 0)
+				t->hash_rid = true;
+	}
 	t->transform = t->nhash > 0 || t->redact_values;
 }
 
@@ -343,6 +363,26 @@ au_transform_rows(AuTable *t, Datum array)
 											  TYPALIGN_INT));
 }
 
+/* The record ids (text[]) as their pseudonyms. */
+static Datum
+au_pseudonym_ids(Datum array)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+	int			dims[1],
+				lbs[1] = {1};
+
+	deconstruct_array(DatumGetArrayTypeP(array), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+		if (!nulls[i])
+			elems[i] = CStringGetTextDatum(lc_redact_pseudonym(TextDatumGetCString(elems[i])));
+	dims[0] = n;
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, TEXTOID, -1, false,
+											  TYPALIGN_INT));
+}
+
 static void
 au_build(LcEntry *entry, Relation rel)
 {
@@ -358,7 +398,7 @@ au_build(LcEntry *entry, Relation rel)
 	values[1] = ObjectIdGetDatum(relid);
 	/* to_jsonb: the options of 0.5.0 are read alike before the update */
 	t->registered = lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
-							   "SELECT COALESCE(pg_catalog.to_jsonb(a) OPERATOR(pg_catalog.->) 'hash_columns', '[]'),"
+							   "SELECT COALESCE(pg_catalog.to_jsonb(a) OPERATOR(pg_catalog.->) 'hash_attnums', '[]'),"
 							   " COALESCE((pg_catalog.to_jsonb(a) OPERATOR(pg_catalog.->>) 'redact_values')::pg_catalog.bool, false)"
 							   " FROM " LIFECYCLE_SCHEMA ".audit_tables a"
 							   " WHERE relid OPERATOR(pg_catalog.=) $1 OR relid OPERATOR(pg_catalog.=) $2",
@@ -971,6 +1011,8 @@ au_record(AuTable *t, AuOp op, Oid runner)
 		{
 			arrays[2] = au_transform_rows(t, arrays[2]);
 			arrays[3] = au_transform_rows(t, arrays[3]);
+			if (t->hash_rid)
+				arrays[0] = au_pseudonym_ids(arrays[0]);
 		}
 		if (!isnull)
 			au_write_log(false, values + 4, nulls + 4, arrays);

@@ -53,15 +53,20 @@ CREATE TABLE lifecycle.audit_tables (
     exclude_columns text[]      NOT NULL DEFAULT '{}',
     redact_columns  text[]      NOT NULL DEFAULT '{}',
     enabled_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    hash_columns    text[]      NOT NULL DEFAULT '{}',
+    hash_attnums    int2[]      NOT NULL DEFAULT '{}',  -- hash_columns, by number: they follow renames
     redact_values   boolean     NOT NULL DEFAULT false
 );
 REVOKE ALL ON lifecycle.audit_tables FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('lifecycle.audit_tables', '');
 
 CREATE VIEW lifecycle.audited_tables AS
-SELECT relid AS table_name, exclude_columns, redact_columns, enabled_at, hash_columns, redact_values
-  FROM lifecycle.audit_tables;
+SELECT relid AS table_name, exclude_columns, redact_columns, enabled_at,
+       ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_attribute a
+              WHERE a.attrelid OPERATOR(pg_catalog.=) t.relid
+                AND a.attnum OPERATOR(pg_catalog.=) ANY (t.hash_attnums)
+              ORDER BY a.attnum) AS hash_columns,
+       redact_values
+  FROM lifecycle.audit_tables t;
 
 COMMENT ON VIEW lifecycle.audited_tables IS
   'Audited tables and their options';

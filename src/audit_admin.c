@@ -130,8 +130,9 @@ enable_audit(PG_FUNCTION_ARGS)
 	bool		redact_values = options && !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
 	Relation	rel;
 	char	   *args;
+	char	   *hash_attnums;
 	List	   *tables;
-	Oid			argtypes[5] = {OIDOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID};
+	Oid			argtypes[5] = {OIDOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, BOOLOID};
 	Datum		values[5];
 
 	rel = lc_open_owned_table(relid, ShareRowExclusiveLock, "enable_audit");
@@ -139,7 +140,7 @@ enable_audit(PG_FUNCTION_ARGS)
 					quote_literal_cstr(au_attnums(rel, exclude, "exclude_columns", NULL, NULL)),
 					quote_literal_cstr(au_attnums(rel, redact, "redact_columns", exclude,
 												  "exclude_columns")));
-	(void) au_attnums(rel, hash, "hash_columns", exclude, "exclude_columns");
+	hash_attnums = au_attnums(rel, hash, "hash_columns", exclude, "exclude_columns");
 	(void) au_attnums(rel, hash, "hash_columns", redact, "redact_columns");
 	tables = au_tables(rel);
 	relation_close(rel, NoLock);
@@ -150,15 +151,15 @@ enable_audit(PG_FUNCTION_ARGS)
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = PointerGetDatum(exclude);
 	values[2] = PointerGetDatum(redact);
-	values[3] = PointerGetDatum(hash);
+	values[3] = CStringGetTextDatum(hash_attnums);	/* "{3,5}", cast in the statement */
 	values[4] = BoolGetDatum(redact_values);
 	if (options)
 		(void) lc_sql_run(LC_EXTENSION_OWNER, InvalidOid,
 						  "INSERT INTO " LIFECYCLE_SCHEMA ".audit_tables"
-						  " (relid, exclude_columns, redact_columns, hash_columns, redact_values)"
-						  " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (relid) DO UPDATE"
+						  " (relid, exclude_columns, redact_columns, hash_attnums, redact_values)"
+						  " VALUES ($1, $2, $3, $4::pg_catalog.int2[], $5) ON CONFLICT (relid) DO UPDATE"
 						  " SET exclude_columns = excluded.exclude_columns,"
-						  " redact_columns = excluded.redact_columns, hash_columns = excluded.hash_columns,"
+						  " redact_columns = excluded.redact_columns, hash_attnums = excluded.hash_attnums,"
 						  " redact_values = excluded.redact_values, enabled_at = pg_catalog.now()",
 						  5, argtypes, values, NULL, SPI_OK_INSERT, 0);
 	else

@@ -215,6 +215,7 @@ extern void lc_install_triggers(List *relids, const LcTriggerShape *shapes, int 
 /* Redaction for audit's logged rows (redact.c): pseudonyms of the keys
  * in hash, then the redaction rules if redact. */
 extern Datum lc_redact_logged_row(Datum row, char **hash, int nhash, bool redact);
+extern char *lc_redact_pseudonym(const char *value);
 
 extern bool lifecycle_current_actor(pg_uuid_t *actor);
 extern const char *lifecycle_current_actor_role(void);

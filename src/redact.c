@@ -35,6 +35,8 @@
 #include "redact.h"
 
 #define RD_MAX_PASSES	16
+#define RD_MAX_COLUMNS	64
+#define RD_UNUSABLE_JSON "[redacted:unusable_json]"
 
 /* One step of the path to the value being looked at. */
 typedef struct RdSeg
@@ -55,9 +57,11 @@ typedef struct RdWalk
 	int			maxdepth;
 	Tuplestorestate *report;	/* redaction_report: rows, no output */
 	TupleDesc	report_desc;
+	bool		raw;			/* the document is a scalar: removing it leaves null */
 } RdWalk;
 
 static JsonbValue *rd_walk(RdWalk *w, JsonbContainer *jc, JsonbParseState **st);
+static bool rd_json_start(char c);
 
 /* ---------- paths ---------- */
 
@@ -246,15 +250,42 @@ rd_replacement(StringInfo out, RdAction action, const char *marker,
 		appendStringInfoString(out, marker);
 }
 
-/* A value of ours already: a marker a rule wrote. */
+/*
+ * A value this rule (name) wrote already: "[redacted:<name>]", its partial
+ * form "[redacted:<name>:...<last 4>]", or a pseudonym "[hash:<id>:<32 hex>]".
+ * Anything else, "[redacted: hunter2]" too, is a value like any other.
+ */
 static bool
-rd_is_marker(JsonbValue *v)
+rd_is_marker(JsonbValue *v, const char *name)
 {
 	const char *s = v->val.string.val;
 	int			len = v->val.string.len;
+	int			nl = strlen(name);
+	int			i,
+				colon;
 
-	return v->type == jbvString && len >= 3 && s[0] == '[' && s[len - 1] == ']' &&
-		((len > 10 && memcmp(s, "[redacted:", 10) == 0) || (len > 6 && memcmp(s, "[hash:", 6) == 0));
+	if (v->type != jbvString || len < 3 || s[0] != '[' || s[len - 1] != ']')
+		return false;
+	if (len >= 11 + nl && memcmp(s, "[redacted:", 10) == 0 && memcmp(s + 10, name, nl) == 0)
+	{
+		if (len == 11 + nl)
+			return true;
+		/* partial: four characters at most after "..." */
+		return s[10 + nl] == ':' && len > 14 + nl && memcmp(s + 11 + nl, "...", 3) == 0 &&
+			pg_mbstrlen_with_len(s + 14 + nl, len - 15 - nl) <= 4;
+	}
+	if (len < 6 + 1 + 1 + 32 + 1 || memcmp(s, "[hash:", 6) != 0)
+		return false;
+	colon = len - 34;			/* "[hash:" id ":" 32 hex "]" */
+	if (s[colon] != ':' || colon - 6 < 1 || colon - 6 > 32)
+		return false;
+	for (i = 6; i < colon; i++)
+		if (!(isalnum((unsigned char) s[i]) || s[i] == '_' || s[i] == '-'))
+			return false;
+	for (i = colon + 1; i < len - 1; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
 }
 
 /* The text a rule hashes or partly keeps: a string's own, else its JSON. */
@@ -281,6 +312,18 @@ rd_value_text(JsonbValue *v, int *len)
 	return buf.data;
 }
 
+/* A value removed: gone, but a scalar document becomes null, not nothing. */
+static void
+rd_removed(RdWalk *w, JsonbParseState **st, JsonbIteratorToken tok)
+{
+	JsonbValue	null;
+
+	if (tok != WJB_ELEM || !w->raw)
+		return;
+	null.type = jbvNull;
+	(void) pushJsonbValue(st, tok, &null);
+}
+
 /* A key or path rule takes the whole value (of any type). */
 static void
 rd_take(RdWalk *w, JsonbParseState **st, JsonbIteratorToken tok, JsonbValue *key,
@@ -294,9 +337,15 @@ rd_take(RdWalk *w, JsonbParseState **st, JsonbIteratorToken tok, JsonbValue *key
 	if (w->report)
 		rd_report(w, rule, action);
 	if (action == RD_REMOVE)
+	{
+		rd_removed(w, st, tok);
 		return;
+	}
 	if (key)
 		(void) pushJsonbValue(st, WJB_KEY, key);
+	/* the last characters of an object's or array's JSON text say nothing */
+	if (action == RD_PARTIAL && v->type == jbvBinary)
+		action = RD_MASK;
 	initStringInfo(&out);
 	data = rd_value_text(v, &len);
 	rd_replacement(&out, action, psprintf("[redacted:%s]", name), data, len);
@@ -321,11 +370,21 @@ rd_string(RdWalk *w, const char *s, int len, int *outlen)
 				pass,
 				at = 0;
 
-	if (len >= 2 && (s[0] == '{' || s[0] == '[' || s[0] == ' ' || s[0] == '\n'))
+	if (len >= 2 && rd_json_start(s[0]))
 	{
 		char	   *copy = pnstrdup(s, len);
+		int			kind = rd_json_kind(copy, len, RD_JSON_CONTAINER);
 
-		if (rd_is_json(copy, len, false))
+		if (kind == RD_JSON_UNUSABLE)
+		{
+			/* JSON that jsonb cannot hold: it cannot be scrubbed, so it goes */
+			w->changed = true;
+			if (w->report)
+				rd_report(w, "json:unusable", RD_MASK);
+			*outlen = strlen(RD_UNUSABLE_JSON);
+			return pstrdup(RD_UNUSABLE_JSON);
+		}
+		if (kind == RD_JSON_YES)
 		{
 			Jsonb	   *inner = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(copy)));
 			JsonbParseState *ist = NULL;
@@ -384,22 +443,56 @@ rd_string(RdWalk *w, const char *s, int len, int *outlen)
 		len = out.len;
 		n = rd_detect(s, len, r->detector_on, &spans);
 	}
+	/* text that was not JSON until a match was replaced: walk it now */
+	if (len >= 2 && rd_json_start(s[0]) && pass < RD_MAX_PASSES)
+	{
+		char	   *again = rd_string(w, s, len, outlen);
+
+		if (again)
+			return again;
+	}
 	*outlen = len;
 	return (char *) s;
+}
+
+/* Where JSON text may begin. */
+static bool
+rd_json_start(char c)
+{
+	return c == '{' || c == '[' || c == ' ' || c == '\n' || c == '\t' || c == '\r';
 }
 
 /* An integer that is a card number (JSON numbers are values too). */
 static bool
 rd_card_number(RdWalk *w, JsonbValue *v)
 {
+	static Datum lo = (Datum) 0,
+				hi;
 	char	   *digits;
 	int			n;
+	bool		card;
 
 	if (!w->rules->detector_on[RD_DET_CARD])
 		return false;
+	/* 10^12 <= v < 10^19 first: the text of 1e131071 is 131,072 digits */
+	if (lo == (Datum) 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		hi = DirectFunctionCall3(numeric_in, CStringGetDatum("10000000000000000000"),
+								 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		lo = DirectFunctionCall3(numeric_in, CStringGetDatum("1000000000000"),
+								 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		MemoryContextSwitchTo(old);
+	}
+	if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(v->val.numeric), lo)) < 0 ||
+		DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(v->val.numeric), hi)) >= 0)
+		return false;
 	digits = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
 	n = strlen(digits);
-	return n >= 13 && n <= 19 && strspn(digits, "0123456789") == n && rd_card_digits(digits, n);
+	card = n >= 13 && n <= 19 && strspn(digits, "0123456789") == n && rd_card_digits(digits, n);
+	pfree(digits);
+	return card;
 }
 
 static void
@@ -437,7 +530,10 @@ rd_value(RdWalk *w, JsonbParseState **st, JsonbIteratorToken tok, JsonbValue *ke
 		if (w->report)
 			rd_report(w, r->detector_rule[RD_DET_CARD], r->detector_action[RD_DET_CARD]);
 		if (r->detector_action[RD_DET_CARD] == RD_REMOVE)
+		{
+			rd_removed(w, st, tok);
 			return;
+		}
 		if (key)
 			(void) pushJsonbValue(st, WJB_KEY, key);
 		initStringInfo(&out);
@@ -464,7 +560,7 @@ rd_member(RdWalk *w, JsonbParseState **st, JsonbValue *key, JsonbValue *v)
 
 		if (pr)
 		{
-			if (rd_is_marker(v))
+			if (rd_is_marker(v, pr->name))
 				rd_value(w, st, WJB_VALUE, key, v);
 			else
 				rd_take(w, st, WJB_VALUE, key, v, pr->action, pr->name, pr->rule);
@@ -474,9 +570,13 @@ rd_member(RdWalk *w, JsonbParseState **st, JsonbValue *key, JsonbValue *v)
 	}
 	verdict = r->nkeys > 0 || r->nsafe > 0 ?
 		rd_key_rule(r, key->val.string.val, key->val.string.len) : RD_KEY_NONE;
-	if (verdict >= 0 && !rd_is_marker(v))
+	/* "tokens": 10 is a count, "cookies_enabled": true a flag: a plural takes no scalars but strings */
+	if (verdict >= 0 && (verdict & RD_KEY_PLURAL) &&
+		(v->type == jbvNumeric || v->type == jbvBool || v->type == jbvNull))
+		verdict = RD_KEY_NONE;
+	if (verdict >= 0 && !rd_is_marker(v, r->keys[verdict & ~RD_KEY_PLURAL].name))
 	{
-		RdKeyRule  *k = &r->keys[verdict];
+		RdKeyRule  *k = &r->keys[verdict & ~RD_KEY_PLURAL];
 
 		rd_take(w, st, WJB_VALUE, key, v, k->action, k->name, k->rule);
 	}
@@ -493,7 +593,7 @@ rd_element(RdWalk *w, JsonbParseState **st, JsonbValue *v, int index)
 	{
 		RdPathRule *pr = rd_path_rule(w);
 
-		if (pr && !rd_is_marker(v))
+		if (pr && !rd_is_marker(v, pr->name))
 		{
 			rd_take(w, st, WJB_ELEM, NULL, v, pr->action, pr->name, pr->rule);
 			rd_pop(w);
@@ -535,6 +635,7 @@ rd_walk(RdWalk *w, JsonbContainer *jc, JsonbParseState **st)
 				rd_element(w, st, &v, index++);
 				break;
 			case WJB_BEGIN_ARRAY:
+				w->raw |= v.val.array.rawScalar;
 				(void) pushJsonbValue(st, tok, v.val.array.rawScalar ? &v : NULL);
 				break;
 			default:
@@ -670,10 +771,25 @@ rd_resolve_columns(Relation rel, char **names, int nnames, RdColumn *cols)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			i,
+				j,
 				n = 0;
 
+	if (nnames > RD_MAX_COLUMNS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a redaction trigger scrubs at most %d columns", RD_MAX_COLUMNS)));
 	for (i = 0; i < nnames; i++)
-		cols[n++] = rd_resolve_column(rel, names[i]);
+	{
+		RdColumn	c = rd_resolve_column(rel, names[i]);
+
+		for (j = 0; j < n; j++)
+			if (cols[j].attnum == c.attnum)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("column \"%s\" is named twice", names[i]),
+						 errhint("Name each column to scrub once.")));
+		cols[n++] = c;
+	}
 	if (nnames > 0)
 		return n;
 	for (i = 0; i < desc->natts; i++)
@@ -683,6 +799,11 @@ rd_resolve_columns(Relation rel, char **names, int nnames, RdColumn *cols)
 
 		if (!att->attisdropped && !att->attgenerated && (base == JSONBOID || base == JSONOID))
 		{
+			if (n == RD_MAX_COLUMNS)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("a redaction trigger scrubs at most %d columns", RD_MAX_COLUMNS),
+						 errhint("Name the columns to scrub.")));
 			cols[n].attnum = att->attnum;
 			cols[n++].type = base;
 		}
@@ -720,14 +841,22 @@ rd_trigger_info(TriggerData *td)
 	return info;
 }
 
-/* A json or text value scrubbed; NULL when it stays as it is. */
+/*
+ * A json or text value scrubbed; NULL when it stays as it is.  JSON (for a
+ * json column any JSON value, for text an object or array) is walked as a
+ * document; other text is scanned by the detectors; JSON that jsonb cannot
+ * hold (\u0000, a lone surrogate) cannot be scrubbed and is replaced whole.
+ */
 static text *
 rd_redact_text(text *in, bool json)
 {
 	char	   *s = text_to_cstring(in);
 	int			len = strlen(s);
+	int			kind = rd_json_kind(s, len, json ? RD_JSON_ANY : RD_JSON_CONTAINER);
 
-	if (rd_is_json(s, len, false))
+	if (kind == RD_JSON_UNUSABLE)
+		return cstring_to_text(json ? "\"" RD_UNUSABLE_JSON "\"" : RD_UNUSABLE_JSON);
+	if (kind == RD_JSON_YES)
 	{
 		Jsonb	   *doc = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
 		Jsonb	   *out = rd_redact(doc, NULL, NULL);
@@ -740,7 +869,7 @@ rd_redact_text(text *in, bool json)
 		return cstring_to_text_with_len(buf.data, buf.len);
 	}
 	if (json)
-		return NULL;			/* a JSON scalar: a string is walked below */
+		return NULL;			/* not JSON: the column's own input check says so */
 	{
 		RdWalk		w = {0};
 		int			outlen;
@@ -766,9 +895,9 @@ lifecycle_redact_trigger(PG_FUNCTION_ARGS)
 	RdTrigger  *info;
 	HeapTuple	tuple;
 	TupleDesc	desc;
-	int			cols[64];
-	Datum		values[64];
-	bool		nulls[64];
+	int			cols[RD_MAX_COLUMNS];
+	Datum		values[RD_MAX_COLUMNS];
+	bool		nulls[RD_MAX_COLUMNS];
 	int			n = 0,
 				i;
 
@@ -783,10 +912,6 @@ lifecycle_redact_trigger(PG_FUNCTION_ARGS)
 	tuple = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 	desc = RelationGetDescr(td->tg_relation);
 	info = rd_trigger_info(td);
-	if (info->ncols > 64)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("a redaction trigger scrubs at most 64 columns")));
 	for (i = 0; i < info->ncols; i++)
 	{
 		RdColumn   *c = &info->cols[i];
@@ -857,10 +982,6 @@ lifecycle_enable_redaction(PG_FUNCTION_ARGS)
 
 	rel = lc_open_owned_table(relid, ShareRowExclusiveLock, "enable_redaction");
 	cols = palloc(sizeof(RdColumn) * Max(RelationGetDescr(rel)->natts, 1));
-	if (nelems > 64)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("a redaction trigger scrubs at most 64 columns")));
 	nelems = rd_resolve_columns(rel, names, nelems, cols);
 	initStringInfo(&args);
 	for (i = 0; i < nelems; i++)
@@ -939,6 +1060,18 @@ const LcFeature lc_redaction_feature = {
 };
 
 /* ---------- for audit: logged values ---------- */
+
+/* The keyed pseudonym of value, or "[REDACTED]" without a usable key. */
+char *
+lc_redact_pseudonym(const char *value)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+	if (!rd_key_ready(true) || !rd_hash(value, strlen(value), &out))
+		return pstrdup("[REDACTED]");
+	return out.data;
+}
 
 /*
  * A logged row (a jsonb object of column values): the values of the keys

@@ -66,12 +66,19 @@ extern const char *const rd_detector_markers[RD_NDETECTORS];
 extern int	rd_detector_by_name(const char *name);
 extern int	rd_detect(const char *s, int len, const bool *enabled, RdSpan **spans);
 extern bool rd_card_digits(const char *digits, int n);
-extern bool rd_is_json(char *s, int len, bool object_only);
+#define RD_JSON_OBJECT		0		/* what rd_json_kind accepts */
+#define RD_JSON_CONTAINER	1
+#define RD_JSON_ANY			2
+#define RD_JSON_NO			0		/* what rd_json_kind says */
+#define RD_JSON_YES			1
+#define RD_JSON_UNUSABLE	2
+extern int	rd_json_kind(char *s, int len, int what);
 
 /* redact_rules.c */
 typedef struct RdKeyRule
 {
 	char	   *words;			/* normalized: lowercase words, one space apart */
+	char	   *joined;			/* the words run together */
 	char	   *name;			/* for markers: words joined by '_' */
 	char	   *rule;			/* for reports: "key:<pattern>" */
 	RdAction	action;
@@ -112,5 +119,7 @@ extern void rd_rules_xact_end(void);
 
 #define RD_KEY_NONE		(-1)
 #define RD_KEY_SAFE		(-2)
+#define RD_KEY_PLURAL	0x100000	/* or'ed into an index: matched in the plural */
+#define RD_PLURAL		2
 
 #endif							/* REDACT_H */

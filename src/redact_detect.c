@@ -83,27 +83,35 @@ rd_add(RdScan *sc, int start, int end, RdDetector d)
  * version, an identifier).
  */
 static bool
+rd_alone_start(const char *s, int len, int start)
+{
+	char		p;
+
+	if (start == 0)
+		return true;
+	p = s[start - 1];
+	if (IS_ALNUM(p))
+		return false;
+	return !((p == '-' || p == '.' || p == '_') && start > 1 && IS_ALNUM(s[start - 2]));
+}
+
+static bool
+rd_alone_end(const char *s, int len, int end)
+{
+	char		n;
+
+	if (end >= len)
+		return true;
+	n = s[end];
+	if (IS_ALNUM(n))
+		return false;
+	return !((n == '-' || n == '.' || n == '_') && end + 1 < len && IS_ALNUM(s[end + 1]));
+}
+
+static bool
 rd_alone(const char *s, int len, int start, int end)
 {
-	if (start > 0)
-	{
-		char		p = s[start - 1];
-
-		if (IS_ALNUM(p))
-			return false;
-		if ((p == '-' || p == '.' || p == '_') && start > 1 && IS_ALNUM(s[start - 2]))
-			return false;
-	}
-	if (end < len)
-	{
-		char		n = s[end];
-
-		if (IS_ALNUM(n))
-			return false;
-		if ((n == '-' || n == '.' || n == '_') && end + 1 < len && IS_ALNUM(s[end + 1]))
-			return false;
-	}
-	return true;
+	return rd_alone_start(s, len, start) && rd_alone_end(s, len, end);
 }
 
 static bool
@@ -185,6 +193,55 @@ rd_card_digits(const char *digits, int n)
 	return n >= 13 && n <= 19 && rd_card_issuer(digits, n) && rd_luhn(digits, n);
 }
 
+/*
+ * A run of digits that is no card as a whole may hold cards among its
+ * space-separated pieces: "4111 1111 1111 1111 123" (a CVC after it), two
+ * cards one space apart.  Consecutive pieces, the longest that is a card
+ * from each piece on; the run's own ends must stand alone.
+ */
+static void
+rd_card_pieces(RdScan *sc, int from, int to)
+{
+	const char *s = sc->s;
+	int			starts[64],
+				ends[64],
+				np = 0,
+				p,
+				k = from;
+
+	while (k < to && np < 64)
+	{
+		starts[np] = k;
+		while (k < to && s[k] != ' ')
+			k++;
+		ends[np++] = k;
+		k++;
+	}
+	for (p = 0; p < np; p++)
+	{
+		char		digits[20];
+		int			nd = 0,
+					q,
+					best = -1;
+
+		for (q = p; q < np && nd <= 19; q++)
+		{
+			for (k = starts[q]; k < ends[q]; k++)
+				if (IS_DIGIT(s[k]) && nd++ < 20)
+					digits[nd - 1] = s[k];
+			if (nd <= 19 && rd_card_digits(digits, nd) &&
+				(p > 0 || rd_alone_start(s, sc->len, starts[p])) &&
+				(q < np - 1 || rd_alone_end(s, sc->len, ends[q])))
+				best = q;
+		}
+		if (best >= 0)
+		{
+			rd_add(sc, starts[p], ends[best], RD_DET_CARD);
+			p = best;
+		}
+	}
+}
+
 static void
 rd_cards(RdScan *sc)
 {
@@ -219,6 +276,8 @@ rd_cards(RdScan *sc)
 		}
 		if (rd_card_digits(digits, nd) && rd_alone(s, sc->len, i, j))
 			rd_add(sc, i, j, RD_DET_CARD);
+		else if (nd > 13 && memchr(s + i, ' ', j - i) != NULL)
+			rd_card_pieces(sc, i, j);
 		i = j;
 	}
 }
@@ -361,7 +420,8 @@ rd_phones(RdScan *sc)
 				break;
 		}
 		i = last;
-		if (nd < 8 || nd > 15 || (last + 1 < sc->len && IS_ALNUM(s[last + 1])))
+		/* without separators, 10 digits at least: +20240115 is a date */
+		if (nd < (ng == 1 ? 10 : 8) || nd > 15 || (last + 1 < sc->len && IS_ALNUM(s[last + 1])))
 			continue;
 		/* an expanded ISO-8601 date (+2026-12-01) is not a phone number */
 		if (ng == 3 && groups[0] == 4 && groups[1] == 2 && groups[2] == 2)
@@ -418,8 +478,7 @@ rd_ipv4s(RdScan *sc)
 		if (n == 0)
 			continue;
 		/* not glued to more: 1.2.3.4.5, 1.2.3.4a */
-		if (i + n < sc->len && (IS_ALNUM(s[i + n]) ||
-								(s[i + n] == '.' && i + n + 1 < sc->len && IS_DIGIT(s[i + n + 1]))))
+		if (!rd_alone_end(s, sc->len, i + n))
 			continue;
 		rd_add(sc, i, i + n, RD_DET_IPV4);
 		i += n - 1;
@@ -486,7 +545,8 @@ rd_valid_ipv6(const char *s, int len)
 		else if (i == len)
 			return false;		/* a trailing single ':' */
 	}
-	if (hexdigits == 0)
+	/* "A::B", a[::2]: too little to be an address, but ::1 is one */
+	if (hexdigits < 4 && !(len == 3 && memcmp(s, "::1", 3) == 0))
 		return false;
 	return compressed ? groups < 8 : groups == 8;
 }
@@ -520,7 +580,8 @@ rd_ipv6s(RdScan *sc)
 
 /* ---------- e-mail addresses ---------- */
 
-#define IS_LOCAL(c)		(IS_ALNUM(c) || (c) == '.' || (c) == '_' || (c) == '%' || (c) == '+' || (c) == '-')
+#define IS_HIGH(c)		((unsigned char) (c) >= 0x80)
+#define IS_LOCAL(c)		(IS_ALNUM(c) || IS_HIGH(c) || (c) == '.' || (c) == '_' || (c) == '%' || (c) == '+' || (c) == '-')
 
 static void
 rd_emails(RdScan *sc)
@@ -534,7 +595,8 @@ rd_emails(RdScan *sc)
 					end = at + 1,
 					lastdot = -1,
 					k;
-		bool		tld = true;
+		bool		tld = true,
+					puny;
 
 		while (start > 0 && IS_LOCAL(s[start - 1]))
 			start--;
@@ -542,7 +604,7 @@ rd_emails(RdScan *sc)
 			start++;
 		if (start == at)
 			continue;
-		while (end < sc->len && (IS_ALNUM(s[end]) || s[end] == '-' || s[end] == '.'))
+		while (end < sc->len && (IS_ALNUM(s[end]) || IS_HIGH(s[end]) || s[end] == '-' || s[end] == '.'))
 		{
 			if (s[end] == '.')
 				lastdot = end;
@@ -560,8 +622,10 @@ rd_emails(RdScan *sc)
 		}
 		if (lastdot <= at + 1 || end - lastdot - 1 < 2 || s[at + 1] == '.' || s[at + 1] == '-')
 			continue;
-		for (k = lastdot + 1; k < end && tld; k++)
-			tld = IS_UPPER(s[k]) || IS_LOWER(s[k]);
+		/* letters, an internationalized TLD, or its punycode (xn--) */
+		puny = end - lastdot - 1 > 4 && pg_strncasecmp(s + lastdot + 1, "xn--", 4) == 0;
+		for (k = lastdot + 1; k < end && tld && !puny; k++)
+			tld = IS_UPPER(s[k]) || IS_LOWER(s[k]) || IS_HIGH(s[k]);
 		if (tld && (end == sc->len || s[end] != '@'))
 			rd_add(sc, start, end, RD_DET_EMAIL);
 		at = end - 1;
@@ -580,22 +644,29 @@ rd_url_credentials(RdScan *sc)
 	{
 		int			k = p,
 					u = p + 3,
-					colon = -1;
+					colon = -1,
+					at = -1;
 
 		while (k > 0 && (IS_ALNUM(s[k - 1]) || s[k - 1] == '+' || s[k - 1] == '.' || s[k - 1] == '-'))
 			k--;
 		if (k == p || !(IS_UPPER(s[k]) || IS_LOWER(s[k])))
 			continue;
-		while (u < sc->len && s[u] != '@' && s[u] != '/' && s[u] != '?' && s[u] != '#' &&
+
+		/* the authority ends at / ? # or a space; userinfo ends at its last @ */
+		while (u < sc->len && s[u] != '/' && s[u] != '?' && s[u] != '#' &&
 			   s[u] != '[' && s[u] != ']' && s[u] != '"' && s[u] != ' ' && s[u] != '\t' &&
 			   s[u] != '\n' && s[u] != '\r')
 		{
 			if (s[u] == ':' && colon < 0)
 				colon = u;
+			if (s[u] == '@')
+				at = u;
 			u++;
 		}
-		if (u >= sc->len || s[u] != '@' || colon < 0 || colon + 1 == u ||
-			u + 1 >= sc->len || !(IS_ALNUM(s[u + 1]) || s[u + 1] == '['))
+		if (at < 0 || colon < 0 || colon > at || colon + 1 == at)
+			continue;
+		u = at;
+		if (u + 1 >= sc->len || !(IS_ALNUM(s[u + 1]) || s[u + 1] == '['))
 			continue;
 		rd_add(sc, p + 3, u, RD_DET_URL_CREDENTIALS);
 		p = u;
@@ -604,21 +675,51 @@ rd_url_credentials(RdScan *sc)
 
 /* ---------- JSON text ---------- */
 
-/*
- * Is s[0..len) a JSON object (or, unless object_only, an array)?  The
- * parser returns an error code, never raises one: a string that only
- * looks like JSON stays a string.
- */
-bool
-rd_is_json(char *s, int len, bool object_only)
+/* Numbers jsonb may refuse (numeric's range): a long text or a big exponent. */
+static LC_JSON_ACTION
+rd_json_scalar(void *state, char *token, JsonTokenType type)
 {
+	if (type == JSON_TOKEN_NUMBER && token != NULL)
+	{
+		const char *e = strpbrk(token, "eE");
+
+		if (strlen(token) > 1000 || (e != NULL && (strlen(e + 1) > 4 || labs(atol(e + 1)) > 1000)))
+			*(bool *) state = true;
+	}
+	LC_JSON_DONE;
+}
+
+/*
+ * What s[0..len) is as JSON: RD_JSON_NO (not JSON of the kind asked for:
+ * an object, a container, or any value), RD_JSON_YES (jsonb can hold it),
+ * or RD_JSON_UNUSABLE (valid JSON that jsonb refuses: \u0000, a lone
+ * surrogate, a number out of numeric's range).  The parser returns error
+ * codes and never raises, so a string that only looks like JSON stays a
+ * string, and one jsonb would refuse is known before it is converted.
+ */
+int
+rd_json_kind(char *s, int len, int what)
+{
+	JsonSemAction sem;
+	bool		unsafe = false;
 	int			i = 0;
 
 	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
 		i++;
-	if (i == len || (s[i] != '{' && (object_only || s[i] != '[')))
-		return false;
-	return pg_parse_json(lc_compat_json_lexer(s, len, true), &nullSemAction) == JSON_SUCCESS;
+	if (i == len)
+		return RD_JSON_NO;
+	if (what != RD_JSON_ANY && s[i] != '{' && (what == RD_JSON_OBJECT || s[i] != '['))
+		return RD_JSON_NO;
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = &unsafe;
+	sem.scalar = rd_json_scalar;
+	if (pg_parse_json(lc_compat_json_lexer(s, len, false), &sem) != JSON_SUCCESS)
+		return RD_JSON_NO;
+	if (unsafe)
+		return RD_JSON_UNUSABLE;
+	if (pg_parse_json(lc_compat_json_lexer(s, len, true), &nullSemAction) != JSON_SUCCESS)
+		return RD_JSON_UNUSABLE;
+	return RD_JSON_YES;
 }
 
 /* ---------- JSON Web Tokens ---------- */
@@ -641,7 +742,7 @@ rd_jwt_header(const char *b, int n)
 	len = lc_compat_b64_decode(std, i, dec, sizeof(dec));
 	if (len < 2)
 		return false;
-	return rd_is_json(dec, len, true);
+	return rd_json_kind(dec, len, RD_JSON_OBJECT) == RD_JSON_YES;
 }
 
 static int

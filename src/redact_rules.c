@@ -124,35 +124,81 @@ rd_normalize_key(const char *key, int len)
 	return out;
 }
 
-/* Do the words of pattern occur, whole and in order, in words? */
-static bool
+/*
+ * Do the words of pattern occur, whole and in order, in words?  1: yes;
+ * RD_PLURAL: its last word with an "s" ("tokens", "api keys"); 0: no.
+ */
+static int
 rd_words_contain(const char *words, const char *pattern)
 {
 	int			pl = strlen(pattern);
 	const char *p = words;
+	int			found = 0;
 
 	while ((p = strstr(p, pattern)) != NULL)
 	{
-		if ((p == words || p[-1] == ' ') && (p[pl] == '\0' || p[pl] == ' '))
-			return true;
+		if (p == words || p[-1] == ' ')
+		{
+			if (p[pl] == '\0' || p[pl] == ' ')
+				return 1;
+			if (p[pl] == 's' && (p[pl + 1] == '\0' || p[pl + 1] == ' '))
+				found = RD_PLURAL;
+		}
 		p++;
 	}
-	return false;
+	return found;
+}
+
+/*
+ * Does a word of words end with joined, the pattern's words run together
+ * ("userpassword", "accesstoken", "privatekey")?  Only for patterns of at
+ * least 5 letters: "otp" or "ssn" at the end of a word is chance.
+ */
+static int
+rd_word_suffix(const char *words, const char *joined)
+{
+	int			jl = strlen(joined);
+	const char *w = words;
+
+	if (jl < 5)
+		return 0;
+	while (*w)
+	{
+		int			wl = strcspn(w, " ");
+
+		if (wl >= jl && memcmp(w + wl - jl, joined, jl) == 0)
+			return 1;
+		if (wl > jl && w[wl - 1] == 's' && memcmp(w + wl - 1 - jl, joined, jl) == 0)
+			return RD_PLURAL;
+		w += wl;
+		while (*w == ' ')
+			w++;
+	}
+	return 0;
 }
 
 static int
 rd_key_verdict(RdRules *r, const char *key, int len)
 {
 	char	   *words = rd_normalize_key(key, len);
-	int			i;
+	int			i,
+				plural = -1;
 
 	for (i = 0; i < r->nsafe; i++)
 		if (strcmp(words, r->safe[i]) == 0)
 			return RD_KEY_SAFE;
 	for (i = 0; i < r->nkeys; i++)
-		if (rd_words_contain(words, r->keys[i].words))
+	{
+		int			m = rd_words_contain(words, r->keys[i].words);
+
+		if (m == 0)
+			m = rd_word_suffix(words, r->keys[i].joined);
+		if (m == 1)
 			return i;
-	return RD_KEY_NONE;
+		if (m == RD_PLURAL && plural < 0)
+			plural = i;
+	}
+	return plural >= 0 ? plural | RD_KEY_PLURAL : RD_KEY_NONE;
 }
 
 /* The key rule that takes key (its index), RD_KEY_SAFE or RD_KEY_NONE. */
@@ -313,8 +359,14 @@ rd_build(LcEntry *entry, Relation rel)
 		{
 			RdKeyRule  *k = &r->keys[nk++];
 			char	   *c;
+			int			n;
 
 			k->words = rd_normalize_key(pattern, strlen(pattern));
+			k->joined = palloc(strlen(k->words) + 1);
+			for (c = k->words, n = 0; *c; c++)
+				if (*c != ' ')
+					k->joined[n++] = *c;
+			k->joined[n] = '\0';
 			k->name = pstrdup(k->words);
 			for (c = k->name; *c; c++)
 				if (*c == ' ')
@@ -438,6 +490,14 @@ rd_read_key_file(void)
 	{
 		rd_file_key[0] = '\0';
 		rd_file_problem = "the file named by lifecycle.redaction_key_file cannot be read by the server.";
+		return;
+	}
+	/* checked every time: a chmod does not change the file's mtime */
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+	{
+		rd_file_key[0] = '\0';
+		rd_file_mtime = 0;
+		rd_file_problem = "the file named by lifecycle.redaction_key_file has group or world access; it must be u=rw (0600).";
 		return;
 	}
 	if (rd_file_loaded && strcmp(rd_file_loaded, rd_key_file) == 0 && st.st_mtime == rd_file_mtime &&
@@ -718,7 +778,18 @@ lifecycle_set_redaction_rule(PG_FUNCTION_ARGS)
 
 	rd_check_may_change(relid);
 	pattern = rd_check_rule(kind, pattern);
-	(void) rd_check_action(kind, action);
+	if (rd_check_action(kind, action) == RD_REMOVE && strcmp(kind, "path") == 0)
+	{
+		const char *error;
+		char	   *last = llast(rd_parse_path(pattern, &error));
+
+		if (last[0] == '[' && last[1] != '*')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("path rule \"%s\" cannot remove an element by its position", pattern),
+					 errdetail("Removing element n moves the next one to n, which the next redaction would remove too."),
+					 errhint("Use mask, or [*] to remove every element.")));
+	}
 	values[0] = CStringGetTextDatum(kind);
 	values[1] = CStringGetTextDatum(pattern);
 	values[2] = CStringGetTextDatum(action);

@@ -6,11 +6,16 @@
 -- Audit: keyed pseudonyms of chosen columns, and logged values passed
 -- through the redaction rules, as options of enable_audit().
 ALTER TABLE lifecycle.audit_tables
-    ADD COLUMN hash_columns text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN hash_attnums int2[] NOT NULL DEFAULT '{}',  -- hash_columns, by number: they follow renames
     ADD COLUMN redact_values boolean NOT NULL DEFAULT false;
 CREATE OR REPLACE VIEW lifecycle.audited_tables AS
-SELECT relid AS table_name, exclude_columns, redact_columns, enabled_at, hash_columns, redact_values
-  FROM lifecycle.audit_tables;
+SELECT relid AS table_name, exclude_columns, redact_columns, enabled_at,
+       ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_attribute a
+              WHERE a.attrelid OPERATOR(pg_catalog.=) t.relid
+                AND a.attnum OPERATOR(pg_catalog.=) ANY (t.hash_attnums)
+              ORDER BY a.attnum) AS hash_columns,
+       redact_values
+  FROM lifecycle.audit_tables t;
 DROP FUNCTION lifecycle.enable_audit(regclass, text[], text[]);
 CREATE FUNCTION lifecycle.enable_audit(tbl regclass, exclude_columns text[] DEFAULT '{}',
                                        redact_columns text[] DEFAULT '{}',
