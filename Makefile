@@ -35,7 +35,8 @@ DATA         = upgrade/$(EXTENSION)--0.1.0.sql upgrade/$(EXTENSION)--0.1.0--0.2.
 REGRESS      = pg_lifecycle actor updated_at soft_delete audit counters retention redact security fuzz
 REGRESS_OPTS = --inputdir=. --outputdir=.
 ISOLATION    = updated_at_concurrent soft_delete_concurrent soft_delete_restore_concurrent \
-               counters_concurrent counters_limit counters_errors retention_concurrent
+               counters_concurrent counters_limit counters_errors retention_concurrent \
+               redact_rules_concurrent
 ISOLATION_OPTS = --inputdir=test
 
 PG_CONFIG   ?= pg_config
