@@ -342,44 +342,34 @@ au_read_options(AuTable *t, Relation rel)
 	t->transform = t->nhash > 0 || t->redact_values;
 }
 
-/* A jsonb[] of logged rows with pseudonyms and redaction applied. */
+/*
+ * The log's arrays rewritten element by element: the logged rows (jsonb[])
+ * with pseudonyms and redaction applied, the record ids (text[]) as their
+ * pseudonyms.
+ */
 static Datum
-au_transform_rows(AuTable *t, Datum array)
+au_rewrite_array(AuTable *t, Datum array, Oid elemtype)
 {
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n,
 				i;
-	ArrayType  *a = DatumGetArrayTypeP(array);
 	int			dims[1],
 				lbs[1] = {1};
 
-	deconstruct_array(a, JSONBOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	deconstruct_array(DatumGetArrayTypeP(array), elemtype, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
 	for (i = 0; i < n; i++)
-		if (!nulls[i])
+	{
+		if (nulls[i])
+			continue;
+		if (elemtype == JSONBOID)
 			elems[i] = lc_redact_logged_row(elems[i], t->hash_names, t->nhash, t->redact_values);
-	dims[0] = n;
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, JSONBOID, -1, false,
-											  TYPALIGN_INT));
-}
-
-/* The record ids (text[]) as their pseudonyms. */
-static Datum
-au_pseudonym_ids(Datum array)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n,
-				i;
-	int			dims[1],
-				lbs[1] = {1};
-
-	deconstruct_array(DatumGetArrayTypeP(array), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-	for (i = 0; i < n; i++)
-		if (!nulls[i])
+		else
 			elems[i] = CStringGetTextDatum(lc_redact_pseudonym(TextDatumGetCString(elems[i])));
+	}
 	dims[0] = n;
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, TEXTOID, -1, false,
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, elemtype, -1, false,
 											  TYPALIGN_INT));
 }
 
@@ -1009,10 +999,10 @@ au_record(AuTable *t, AuOp op, Oid runner)
 			arrays[i] = lc_result(0, i + 1, &isnull);
 		if (!isnull && t->transform)
 		{
-			arrays[2] = au_transform_rows(t, arrays[2]);
-			arrays[3] = au_transform_rows(t, arrays[3]);
+			arrays[2] = au_rewrite_array(t, arrays[2], JSONBOID);
+			arrays[3] = au_rewrite_array(t, arrays[3], JSONBOID);
 			if (t->hash_rid)
-				arrays[0] = au_pseudonym_ids(arrays[0]);
+				arrays[0] = au_rewrite_array(t, arrays[0], TEXTOID);
 		}
 		if (!isnull)
 			au_write_log(false, values + 4, nulls + 4, arrays);
