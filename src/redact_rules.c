@@ -544,10 +544,10 @@ rd_key_text(const char **problem)
 	return rd_key_setting && *rd_key_setting ? rd_key_setting : NULL;
 }
 
+/* Split "<key id>:<secret>" and check both; false when k is no usable key. */
 static bool
-rd_parse_key(const char **id, int *idlen, const char **secret, const char **problem)
+rd_split_key(const char *k, const char **id, int *idlen, const char **secret)
 {
-	const char *k = rd_key_text(problem);
 	const char *colon;
 	int			i;
 
@@ -562,6 +562,13 @@ rd_parse_key(const char **id, int *idlen, const char **secret, const char **prob
 		if (!(isalnum((unsigned char) k[i]) || k[i] == '_' || k[i] == '-'))
 			return false;
 	return true;
+}
+
+/* The key in effect (the file's, else the setting's), split. */
+static bool
+rd_parse_key(const char **id, int *idlen, const char **secret, const char **problem)
+{
+	return rd_split_key(rd_key_text(problem), id, idlen, secret);
 }
 
 /* Is a usable key set?  If not and warn, say so once per transaction. */
@@ -627,20 +634,14 @@ static const char *
 rd_show_key(void)
 {
 	const char *id,
-			   *secret,
-			   *problem;
+			   *secret;
 	int			idlen;
-	char	   *file = rd_key_file;
 
 	if (rd_key_setting == NULL || *rd_key_setting == '\0')
 		return "";
-	rd_key_file = NULL;			/* this setting's own value */
-	if (!rd_parse_key(&id, &idlen, &secret, &problem))
-	{
-		rd_key_file = file;
+	/* this setting's own value, whatever the file holds */
+	if (!rd_split_key(rd_key_setting, &id, &idlen, &secret))
 		return "(not usable)";
-	}
-	rd_key_file = file;
 	return psprintf("%.*s:(hidden)", idlen, id);
 }
 
