@@ -204,10 +204,8 @@ typedef struct SdStep
  * The FROM and WHERE clauses (up to the first condition) matching rows
  * "alias" of fk's child to the parent keys in the arrays from $first: a
  * one-column key as "col = ANY (keys)", the operator commuted, several
- * columns by a join with the unnested keys.  (Tried for the delete
- * cascade too, 2026-12-01: a 1M-row leaf UPDATE alone was 8% faster, but
- * the whole account delete and the restore after it were slower in two
- * bench runs, so the delete keeps its join.)
+ * columns by a join with the unnested keys.  The restore of leaf tables
+ * uses it; the delete cascade joins (sd_delete_plan says why).
  */
 static char *
 sd_keys_match_sql(SdFk *fk, const char *alias, int first)
@@ -222,10 +220,14 @@ sd_keys_match_sql(SdFk *fk, const char *alias, int first)
 
 /*
  * The statement soft-deleting the children of parent's keys along fk.  A
- * child without children of its own returns only how many rows it changed:
- * collecting the out columns of a large leaf table costs a tenth of its
- * UPDATE, for arrays nobody reads.  The child's entry says which one is
- * needed now, so a child that gains children gets the other plan.
+ * child with children of its own returns its out columns as arrays for
+ * the next step; a child without is a plain UPDATE whose count is all that
+ * is needed (collecting a large leaf's columns, or only counting its rows
+ * through a CTE, costs a tenth of its UPDATE).  The child's entry says
+ * which one is needed now, so a child that gains children gets the other
+ * plan.  Both join the unnested keys: "fk = ANY (keys)" was faster for a
+ * leaf UPDATE alone but slower in every run of the whole account delete
+ * and of the restore after it (bench/RESULTS.md, 2026-12-01 and -02).
  */
 static LcPlan *
 sd_delete_plan(SdTable *parent, SdFk *fk, bool leaf)
@@ -233,18 +235,21 @@ sd_delete_plan(SdTable *parent, SdFk *fk, bool leaf)
 	SdTable    *child = sd_table(fk->child);
 	LcPlan	   *plan = &fk->delete_plan[leaf ? 1 : 0];
 	Oid			types[2 + INDEX_MAX_KEYS] = {TIMESTAMPTZOID, UUIDOID};
+	char	   *update;
 
 	if (lc_plan_ready(plan))
 		return plan;
 	sd_array_types(parent, fk->pos, fk->nkeys, types + 2);
-	lc_plan_prepare(plan, &parent->entry, LC_TABLE_OWNER, fk->child,
-					psprintf("WITH u AS (UPDATE %s c SET deleted_at = $1, deleted_by = $2 FROM %s"
-							 " WHERE %s AND c.deleted_at IS NULL RETURNING %s)"
-							 " SELECT pg_catalog.count(*)::pg_catalog.int8%s FROM u",
-							 child->qualname, sd_unnest_sql(fk->nkeys, 3),
-							 sd_join_sql(fk, "k", "c"),
-							 leaf ? "1" : psprintf("c.tableoid%s", sd_column_list(child, "c", "%s")),
-							 leaf ? "" : sd_column_list(child, "u", "pg_catalog.array_agg(%s)")),
+	update = psprintf("UPDATE %s c SET deleted_at = $1, deleted_by = $2 FROM %s"
+					  " WHERE %s AND c.deleted_at IS NULL",
+					  child->qualname, sd_unnest_sql(fk->nkeys, 3),
+					  sd_join_sql(fk, "k", "c"));
+	if (!leaf)
+		update = psprintf("WITH u AS (%s RETURNING c.tableoid%s)"
+						  " SELECT pg_catalog.count(*)::pg_catalog.int8%s FROM u",
+						  update, sd_column_list(child, "c", "%s"),
+						  sd_column_list(child, "u", "pg_catalog.array_agg(%s)"));
+	lc_plan_prepare(plan, &parent->entry, LC_TABLE_OWNER, fk->child, update,
 					2 + fk->nkeys, types);
 	return plan;
 }
@@ -317,11 +322,8 @@ sd_cascade_delete(SdTable *t, Datum *out, uint64 nrows,
 			child = sd_table(fk->child);
 			if (child->children == NIL)
 			{
-				bool		isnull;
-
-				(void) sd_run(sd_delete_plan(parent, fk, true), fk->child, values, nulls,
-							  SPI_OK_SELECT);
-				n = (uint64) DatumGetInt64(lc_result(0, 1, &isnull));
+				n = sd_run(sd_delete_plan(parent, fk, true), fk->child, values, nulls,
+						   SPI_OK_UPDATE);
 				if (n > 0)
 					sd_report_add(rep, fk->child, n);
 				continue;
