@@ -279,8 +279,8 @@ au_setup() {
 CREATE EXTENSION IF NOT EXISTS pg_lifecycle;
 CREATE EXTENSION IF NOT EXISTS table_log;
 SQL
-    [ "$(bench_sql_value "SELECT to_regprocedure('lifecycle.enable_audit(regclass, text[], text[])') IS NOT NULL")" = t ] ||
-        lc_die "audit: the installed pg_lifecycle has no lifecycle.enable_audit(regclass, text[], text[])"
+    [ "$(bench_sql_value "SELECT to_regprocedure('lifecycle.enable_audit(regclass, text[], text[], text[], boolean)') IS NOT NULL")" = t ] ||
+        lc_die "audit: the installed pg_lifecycle has no lifecycle.enable_audit(regclass, text[], text[], text[], boolean)"
 
     lc_log "audit: a $AU_ROWS-row source table and ${#AU_VARIANTS[@]} empty tables"
     bench_psql -v rows="$AU_ROWS" <<'SQL' || lc_die "audit: cannot create the tables"
