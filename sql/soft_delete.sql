@@ -524,7 +524,7 @@ DROP TABLE regress_plain;
 
 --
 -- a leaf table that gains an enabled child: the next cascade reaches it
--- (the cascade into a childless table returns only a count, cached per table)
+-- (the cascade into a childless table is a plain UPDATE, its plan cached per table)
 --
 CREATE TABLE regress_leaf_parent (id int PRIMARY KEY);
 CREATE TABLE regress_leaf (id int PRIMARY KEY, parent_id int REFERENCES regress_leaf_parent);
@@ -542,6 +542,35 @@ SELECT lifecycle.restore_cascade('regress_leaf_parent', 2) AS restored;
 SELECT count(*) FILTER (WHERE deleted_at IS NULL) AS live_children FROM regress_leaf_child;
 SET client_min_messages = warning;
 DROP TABLE regress_leaf_child, regress_leaf, regress_leaf_parent CASCADE;
+RESET client_min_messages;
+
+--
+-- a DO ALSO rule on a leaf table runs with the cascade's UPDATE, as with a
+-- hand-written one; on a table with children (whose cascade step is a
+-- data-modifying WITH) PostgreSQL refuses it, and nothing changes
+--
+CREATE TABLE regress_rule_parent (id int PRIMARY KEY);
+CREATE TABLE regress_rule_mid (id int PRIMARY KEY, parent_id int REFERENCES regress_rule_parent);
+CREATE TABLE regress_rule_leaf (id int PRIMARY KEY, mid_id int REFERENCES regress_rule_mid);
+CREATE TABLE regress_rule_seen (leaf_id int, deleted boolean);
+SELECT lifecycle.enable_soft_delete('regress_rule_parent'), lifecycle.enable_soft_delete('regress_rule_mid'),
+       lifecycle.enable_soft_delete('regress_rule_leaf');
+INSERT INTO regress_rule_parent VALUES (1), (2);
+INSERT INTO regress_rule_mid VALUES (10, 1), (20, 2);
+INSERT INTO regress_rule_leaf VALUES (100, 10), (101, 10), (200, 20);
+CREATE RULE regress_seen AS ON UPDATE TO regress_rule_leaf
+    DO ALSO INSERT INTO regress_rule_seen VALUES (old.id, new.deleted_at IS NOT NULL);
+SELECT lifecycle.soft_delete('regress_rule_parent', 1) AS cascade_with_rule;
+SELECT * FROM regress_rule_seen ORDER BY 1;
+SELECT id, deleted_at IS NOT NULL AS deleted FROM regress_rule_leaf ORDER BY id;
+CREATE RULE regress_seen_mid AS ON UPDATE TO regress_rule_mid
+    DO ALSO INSERT INTO regress_rule_seen VALUES (old.id, new.deleted_at IS NOT NULL);
+SELECT lifecycle.soft_delete('regress_rule_parent', 2);
+SELECT 'parent' AS t, id, deleted_at IS NOT NULL AS deleted FROM regress_rule_parent WHERE id = 2
+UNION ALL SELECT 'leaf', id, deleted_at IS NOT NULL FROM regress_rule_leaf WHERE id = 200;
+SELECT count(*) AS seen FROM regress_rule_seen;
+SET client_min_messages = warning;
+DROP TABLE regress_rule_leaf, regress_rule_mid, regress_rule_parent, regress_rule_seen CASCADE;
 RESET client_min_messages;
 
 --
