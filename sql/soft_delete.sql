@@ -545,25 +545,49 @@ DROP TABLE regress_leaf_child, regress_leaf, regress_leaf_parent CASCADE;
 RESET client_min_messages;
 
 --
--- a DO ALSO rule on a leaf table runs with the cascade's UPDATE, as with a
--- hand-written one; on a table with children (whose cascade step is a
--- data-modifying WITH) PostgreSQL refuses it, and nothing changes
+-- a rule on UPDATE of a table a cascade writes stops the cascade, whatever
+-- the rule: an INSTEAD UPDATE of another table would be counted as the
+-- table's rows, a conditional INSTEAD would leave rows live under a
+-- deleted parent, an ALSO rule would write more than the cascade names;
+-- nothing changes, the rule's own writes included
 --
 CREATE TABLE regress_rule_parent (id int PRIMARY KEY);
 CREATE TABLE regress_rule_mid (id int PRIMARY KEY, parent_id int REFERENCES regress_rule_parent);
-CREATE TABLE regress_rule_leaf (id int PRIMARY KEY, mid_id int REFERENCES regress_rule_mid);
-CREATE TABLE regress_rule_seen (leaf_id int, deleted boolean);
+CREATE TABLE regress_rule_leaf (id int PRIMARY KEY, mid_id int REFERENCES regress_rule_mid,
+                                flag boolean NOT NULL DEFAULT false);
+CREATE TABLE regress_rule_seen (leaf_id int, deleted boolean, deleted_at timestamptz);
 SELECT lifecycle.enable_soft_delete('regress_rule_parent'), lifecycle.enable_soft_delete('regress_rule_mid'),
        lifecycle.enable_soft_delete('regress_rule_leaf');
 INSERT INTO regress_rule_parent VALUES (1), (2);
 INSERT INTO regress_rule_mid VALUES (10, 1), (20, 2);
-INSERT INTO regress_rule_leaf VALUES (100, 10), (101, 10), (200, 20);
-CREATE RULE regress_seen AS ON UPDATE TO regress_rule_leaf
+INSERT INTO regress_rule_leaf VALUES (100, 10, true), (101, 10, false), (200, 20, false);
+INSERT INTO regress_rule_seen SELECT g, false FROM generate_series(1, 50) g;
+SELECT lifecycle.soft_delete('regress_rule_parent', 1) AS deleted_before_rules;   -- a plain cascade is cached
+SELECT lifecycle.restore_cascade('regress_rule_parent', 1) AS restored_before_rules;
+CREATE RULE regress_r AS ON UPDATE TO regress_rule_leaf
+    DO INSTEAD UPDATE regress_rule_seen SET deleted_at = new.deleted_at;
+SELECT lifecycle.soft_delete('regress_rule_parent', 1);
+DROP RULE regress_r ON regress_rule_leaf;
+CREATE RULE regress_r AS ON UPDATE TO regress_rule_leaf WHERE old.flag DO INSTEAD NOTHING;
+SELECT lifecycle.soft_delete('regress_rule_parent', 1);
+DROP RULE regress_r ON regress_rule_leaf;
+CREATE RULE regress_r AS ON UPDATE TO regress_rule_leaf
     DO ALSO INSERT INTO regress_rule_seen VALUES (old.id, new.deleted_at IS NOT NULL);
-SELECT lifecycle.soft_delete('regress_rule_parent', 1) AS cascade_with_rule;
-SELECT * FROM regress_rule_seen ORDER BY 1;
-SELECT id, deleted_at IS NOT NULL AS deleted FROM regress_rule_leaf ORDER BY id;
-CREATE RULE regress_seen_mid AS ON UPDATE TO regress_rule_mid
+SELECT lifecycle.soft_delete('regress_rule_parent', 1);
+SELECT 'parent' AS t, id, deleted_at IS NOT NULL AS deleted FROM regress_rule_parent WHERE id = 1
+UNION ALL SELECT 'leaf', id, deleted_at IS NOT NULL FROM regress_rule_leaf WHERE mid_id = 10 ORDER BY 1, 2;
+SELECT count(*) AS seen, count(deleted_at) AS seen_stamped FROM regress_rule_seen;
+-- the restore of a leaf table is refused alike, and changes nothing
+DROP RULE regress_r ON regress_rule_leaf;
+SELECT lifecycle.soft_delete('regress_rule_parent', 1) AS deleted_without_rules;
+CREATE RULE regress_r AS ON UPDATE TO regress_rule_leaf WHERE NOT old.flag DO INSTEAD NOTHING;
+SELECT lifecycle.restore_cascade('regress_rule_parent', 1);
+SELECT 'parent' AS t, id, deleted_at IS NOT NULL AS deleted FROM regress_rule_parent WHERE id = 1
+UNION ALL SELECT 'leaf', id, deleted_at IS NOT NULL FROM regress_rule_leaf WHERE mid_id = 10 ORDER BY 1, 2;
+DROP RULE regress_r ON regress_rule_leaf;
+SELECT lifecycle.restore_cascade('regress_rule_parent', 1) AS restored_without_rules;
+-- a table with children: the same
+CREATE RULE regress_r_mid AS ON UPDATE TO regress_rule_mid
     DO ALSO INSERT INTO regress_rule_seen VALUES (old.id, new.deleted_at IS NOT NULL);
 SELECT lifecycle.soft_delete('regress_rule_parent', 2);
 SELECT 'parent' AS t, id, deleted_at IS NOT NULL AS deleted FROM regress_rule_parent WHERE id = 2

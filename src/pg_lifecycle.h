@@ -168,6 +168,8 @@ extern uint64 lc_sql_run(LcRole role, Oid relid, const char *sql, int nargs,
 						 Oid *argtypes, Datum *values, const char *nulls,
 						 int expected, long count);
 extern Datum lc_result(uint64 row, int col, bool *isnull);
+extern void lc_check_no_rules(Oid relid, CmdType event);
+extern void lc_refuse_rules(Oid relid);
 extern Oid	lc_invoker(void);
 extern Oid	lc_extension_owner(void);
 extern Oid	lc_table_owner(Oid relid);

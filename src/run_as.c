@@ -43,6 +43,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/varlena.h"
@@ -339,6 +340,46 @@ lc_unbecome(LcSave *save)
 		AtEOXact_GUC(false, save->guc_nest);
 }
 
+/* The error for a table whose rules rewrite what pg_lifecycle runs on it. */
+void
+lc_refuse_rules(Oid relid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 OidIsValid(relid) && get_rel_name(relid) ?
+			 errmsg("pg_lifecycle cannot change table \"%s\": a rule rewrites its statements",
+					get_rel_name(relid)) :
+			 errmsg("pg_lifecycle cannot change a table whose rules rewrite its statements"),
+			 errdetail("pg_lifecycle writes the rows it names itself; a rule would write others as well, or instead, or none."),
+			 errhint("Drop the rule, or use a trigger instead.")));
+}
+
+/*
+ * After a statement that wrote relid: refuse if the table has a rule for
+ * that event (CMD_UPDATE, CMD_DELETE).  A rule's INSTEAD action of the same
+ * kind passes for the statement itself (its result code and row count
+ * are the action's), and a conditional one leaves rows unwritten, so the
+ * result cannot tell; the table's own rules can.  The statement holds the
+ * table's lock, so these are the rules it ran with, and the error undoes
+ * whatever their actions did.
+ */
+void
+lc_check_no_rules(Oid relid, CmdType event)
+{
+	Relation	rel = RelationIdGetRelation(relid);
+	bool		found = false;
+	int			i;
+
+	if (!RelationIsValid(rel))
+		return;
+	for (i = 0; rel->rd_rules != NULL && i < rel->rd_rules->numLocks; i++)
+		if (rel->rd_rules->rules[i]->event == event)
+			found = true;
+	RelationClose(rel);
+	if (found)
+		lc_refuse_rules(relid);
+}
+
 /*
  * A statement that did not run as built: a rule on the table rewrote it
  * (a user can add one to a table of its own at any time), else a bug.
@@ -347,14 +388,7 @@ static void
 lc_check_rc(int rc, int expected, Oid relid, const char *sql)
 {
 	if (rc == SPI_OK_REWRITTEN && rc != expected)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 OidIsValid(relid) && get_rel_name(relid) ?
-				 errmsg("pg_lifecycle cannot change table \"%s\": a rule rewrites its statements",
-						get_rel_name(relid)) :
-				 errmsg("pg_lifecycle cannot change a table whose rules rewrite its statements"),
-				 errdetail("pg_lifecycle writes the rows it names itself; a DO INSTEAD rule would write others, or none."),
-				 errhint("Drop the rule, or use a trigger instead.")));
+		lc_refuse_rules(relid);
 	if (rc != expected)
 		elog(ERROR, "pg_lifecycle: statement returned %s, expected %s: %s",
 			 SPI_result_code_string(rc), SPI_result_code_string(expected),

@@ -171,7 +171,12 @@ sd_array_types(SdTable *t, const int *pos, int n, Oid *types)
 	}
 }
 
-/* Run a cascade statement: the guard lets the table's rows through. */
+/*
+ * Run a cascade statement: the guard lets the table's rows through.  Its
+ * count is the report's and what it wrote the cascade's, so a rule of the
+ * table on the statement's event (which could write other rows, count
+ * them, or leave some unwritten) stops it.
+ */
 static uint64
 sd_run(LcPlan *plan, Oid relid, Datum *values, const char *nulls, int expected)
 {
@@ -188,6 +193,7 @@ sd_run(LcPlan *plan, Oid relid, Datum *values, const char *nulls, int expected)
 		sd_cascading_relid = outer;
 	}
 	PG_END_TRY();
+	lc_check_no_rules(relid, expected == SPI_OK_DELETE ? CMD_DELETE : CMD_UPDATE);
 	return n;
 }
 
