@@ -18,6 +18,7 @@
 #   BENCH_PGBENCH_SECONDS=5 BENCH_CLIENTS=1   (defaults of updated_at.sh)
 #   BENCH_NO_BUILD=1         benchmark the installed build, skip make install
 #   BENCH_CLUSTER_DIR=DIR    where the throwaway cluster goes (removed after)
+#   BENCH_OUT=DIR            where the markdown goes (default bench/out: latest.md and one file per run)
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -111,7 +112,7 @@ bench_print_markdown() {
     md+="settings: $(printf '%s, ' "${BENCH_SETTINGS[@]}")fsync = off."$'\n'
     md+=$BENCH_MD
     printf '\n---- markdown for bench/RESULTS.md ----\n%s' "$md"
-    out=$BENCH_DIR/out
+    out=${BENCH_OUT:-$BENCH_DIR/out}
     if mkdir -p "$out" 2>/dev/null; then
         printf '%s' "$md" >"$out/results-$(date -u +%Y%m%d-%H%M%S).md"
         printf '%s' "$md" >"$out/latest.md"

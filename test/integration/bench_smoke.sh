@@ -6,10 +6,12 @@
 # it catches is a benchmark that no longer starts or no longer checks out
 # (the audit benchmark looked for enable_audit's 0.4.0 signature through
 # all of 0.5.0's development), and each benchmark's own verification of
-# what the variants wrote.
+# what the variants wrote.  Its markdown goes to a directory of its own, not
+# over bench/out/latest.md.
 #
 # The benchmarks run on PostgreSQL 15 (Debian's, with the peers pg_partman
-# and table_log from its archive, which bench/run.sh installs as root);
+# and table_log from its archive, which bench/run.sh installs as root; as
+# another user they must be installed already);
 # elsewhere the test says it is skipped.  Prints "ok - ..." / "not ok - ...".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,14 +20,20 @@ cd "$(dirname "$0")/../.."
 
 skip() { echo "ok - bench smoke: skipped ($1) # SKIP"; exit 0; }
 case $LC_PGBIN in /usr/lib/postgresql/15/bin) ;; *) skip "the benchmarks run on PostgreSQL 15" ;; esac
-[ "$(id -u)" -eq 0 ] || skip "bench/run.sh installs its peers as root"
+if [ "$(id -u)" -ne 0 ]; then
+    for p in postgresql-15-partman postgresql-15-tablelog; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+            skip "$p is not installed, and bench/run.sh installs it as root only"
+    done
+fi
 
-log=$(mktemp "${TMPDIR:-/tmp}/pg_lifecycle-bench-smoke.XXXXXX")
-trap 'rm -f "$log"' EXIT
+out=$(mktemp -d "${TMPDIR:-/tmp}/pg_lifecycle-bench-smoke.XXXXXX")
+log=$out/log
+trap 'rm -rf "$out"' EXIT
 # sizes: the smallest each benchmark accepts and still verifies (soft
 # delete's single-row run needs a table large enough that random ids
 # rarely repeat, so it keeps its default)
-env BENCH_NO_BUILD=1 BENCH_CLUSTER_DIR="$(lc_cluster_dir bench-smoke)" \
+env BENCH_NO_BUILD=1 BENCH_OUT="$out" BENCH_CLUSTER_DIR="$(lc_cluster_dir bench-smoke)" \
     BENCH_ROWS=2000 BENCH_ROUNDS=1 BENCH_PGBENCH_ROUNDS=1 BENCH_PGBENCH_SECONDS=1 \
     BENCH_AU_ROUNDS=1 BENCH_AU_PGBENCH_ROUNDS=1 \
     BENCH_CN_ROUNDS=1 BENCH_CN_PGBENCH_ROUNDS=1 BENCH_CN_NAIVE_ROUNDS=1 \
