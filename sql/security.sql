@@ -352,6 +352,48 @@ EXCEPTION WHEN wrong_object_type THEN
 END $$;
 
 --
+-- A schema owner hangs a table of its own below the victim's projects (the
+-- victim granted it REFERENCES), with a rule that would make the victim's
+-- cascade count other rows as its own, or leave its rows live under a
+-- soft-deleted project: the victim's cascade is refused, nothing changes.
+--
+SET ROLE regress_victim;
+INSERT INTO regress_app.projects (id, account_id, name) VALUES (50, 'a0000000-0000-4000-8000-00000000000a', 'Hooked');
+GRANT REFERENCES ON regress_app.projects TO regress_schemer;
+RESET ROLE;
+SET ROLE regress_schemer;
+CREATE TABLE regress_planted.hooks (id int PRIMARY KEY, project_id int REFERENCES regress_app.projects);
+CREATE TABLE regress_planted.padding (id int, deleted_at timestamptz);
+INSERT INTO regress_planted.padding SELECT g FROM generate_series(1, 100) g;
+SELECT lifecycle.enable_soft_delete('regress_planted.hooks') IS NOT NULL AS hooked;
+INSERT INTO regress_planted.hooks VALUES (1, 50), (2, 50);
+CREATE RULE hook AS ON UPDATE TO regress_planted.hooks
+    DO INSTEAD UPDATE regress_planted.padding SET deleted_at = new.deleted_at;
+RESET ROLE;
+SET ROLE regress_victim;
+SET search_path = regress_app, public;
+SELECT lifecycle.soft_delete_cascade('regress_app.projects', 50);
+RESET ROLE;
+SET ROLE regress_schemer;
+DROP RULE hook ON regress_planted.hooks;
+CREATE RULE hook AS ON UPDATE TO regress_planted.hooks WHERE old.id = 2 DO INSTEAD NOTHING;
+RESET ROLE;
+SET ROLE regress_victim;
+SELECT lifecycle.soft_delete_cascade('regress_app.projects', 50);
+SELECT deleted_at IS NULL AS project_live FROM regress_app.projects WHERE id = 50;
+RESET ROLE;
+SET ROLE regress_schemer;
+SELECT count(deleted_at) AS padding_written FROM regress_planted.padding;
+SELECT count(*) FILTER (WHERE deleted_at IS NULL) AS hooks_live FROM regress_planted.hooks;
+DROP TABLE regress_planted.hooks, regress_planted.padding CASCADE;   -- and its view
+RESET ROLE;
+SET ROLE regress_victim;
+REVOKE REFERENCES ON regress_app.projects FROM regress_schemer;
+DELETE FROM regress_app.projects WHERE id = 50;
+RESET search_path;
+RESET ROLE;
+
+--
 -- Retention.  The victim's events and the schemer's own logs under
 -- archive policies (the schemer's with a preference table and a hold of
 -- its own, its stored search_path pointing at its planted objects, and
